@@ -1,0 +1,162 @@
+"""Command line: khabar train | predict | evaluate | ui."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from khabar.errors import KhabarError
+
+
+def _train(args: argparse.Namespace) -> int:
+    from khabar.config import load_config
+    from khabar.train import train
+
+    config = load_config(args.config, args.overrides)
+    result = train(config, args.config)
+    print(
+        f"run {result.run_id}: test f1_macro {result.metrics.get('test_f1_macro', float('nan')):.4f}"
+    )
+    print(f"model: {result.model_uri}")
+    print(f"report: {result.report_dir}/summary.md")
+    if args.json:
+        print(json.dumps(result.as_dict(), ensure_ascii=False))
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from khabar.predict import predict_file
+
+    rows = predict_file(args.model, args.input, args.output, args.text_column, args.encoding)
+    print(f"wrote {rows} predictions to {args.output}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from khabar.evaluate import compute_metrics
+    from khabar.pipeline import class_labels, is_multi_label, top_weighted_features
+    from khabar.predict import labeled_predictions, load_model
+    from khabar.report import ReportInputs, write_report
+
+    model = load_model(args.model)
+    frame, gold, output = labeled_predictions(
+        model, args.data, args.label_column, args.text_column, args.encoding
+    )
+    labels = class_labels(model)
+    multi = is_multi_label(model)
+    for position, value in enumerate(gold):
+        for label in value if multi else [value]:
+            if label not in labels:
+                raise KhabarError(
+                    f"{args.data}: row {position + 1}: label {label!r} is not one the model "
+                    f"knows ({labels})"
+                )
+    predicted = output["prediction"].tolist()
+    metrics = compute_metrics(gold, predicted, labels, multi_label=multi)
+    scores = output[[f"score_{label}" for label in labels]].to_numpy()
+    name = f"{Path(args.data).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    report_dir = Path(args.reports_dir) / "evaluations" / name
+    text_column = args.text_column or model.named_steps["normalize"].text_column
+    write_report(
+        report_dir,
+        ReportInputs(
+            title=f"Evaluation of {args.model} on {args.data}",
+            labels=labels,
+            multi_label=multi,
+            texts=[str(t) for t in frame[text_column]]
+            if text_column in frame
+            else [""] * len(gold),
+            y_true=gold,
+            y_pred=predicted,
+            scores=scores,
+            score_kind="score",
+            test_metrics=metrics,
+            top_features=top_weighted_features(model),
+            facts={"model": args.model, "data": f"{args.data} ({len(gold)} rows)"},
+        ),
+    )
+    for key, value in metrics.items():
+        print(f"{key}\t{value:.4f}")
+    print(f"report: {report_dir}/summary.md")
+    print(json.dumps({"metrics": metrics, "report_dir": str(report_dir)}, ensure_ascii=False))
+    return 0
+
+
+def _ui(args: argparse.Namespace) -> int:
+    from khabar.track import tracking_uri
+
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "ui",
+        "--backend-store-uri",
+        tracking_uri(),
+        "--host",
+        args.host,
+        "--port",
+        str(args.port),
+    ]
+    print(f"MLflow UI on http://{args.host}:{args.port} (store {tracking_uri()}); Ctrl-C stops it")
+    return subprocess.call(command)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="khabar", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train and evaluate one experiment config")
+    train.add_argument("config")
+    train.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. model.params.C=0.3",
+    )
+    train.add_argument("--json", action="store_true", help="print a JSON result as the last line")
+    train.set_defaults(handler=_train)
+
+    predict = commands.add_parser("predict", help="predict labels for a file of texts")
+    predict.add_argument("--model", required=True, help="runs:/…, models:/name@alias or a folder")
+    predict.add_argument("--input", required=True)
+    predict.add_argument("--output", required=True, help=".csv, .jsonl or .parquet")
+    predict.add_argument("--text-column", default=None)
+    predict.add_argument("--encoding", default="utf-8")
+    predict.set_defaults(handler=_predict)
+
+    evaluate = commands.add_parser("evaluate", help="score a trained model on labeled data")
+    evaluate.add_argument("--model", required=True)
+    evaluate.add_argument("--data", required=True)
+    evaluate.add_argument("--label-column", default="label")
+    evaluate.add_argument("--text-column", default=None)
+    evaluate.add_argument("--encoding", default="utf-8")
+    evaluate.add_argument("--reports-dir", default="reports")
+    evaluate.set_defaults(handler=_evaluate)
+
+    ui = commands.add_parser("ui", help="the MLflow UI on khabar's tracking store")
+    ui.add_argument("--port", type=int, default=5000)
+    ui.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
+    ui.set_defaults(handler=_ui)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except KhabarError as exc:
+        print(f"khabar: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("khabar: interrupted; earlier runs and reports are untouched", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,233 @@
+"""Experiment configs: YAML files validated by pydantic, with dotted --set overrides."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from khabar.errors import KhabarError
+
+_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class _Strict(BaseModel):
+    # Unknown keys are errors: a typo in a config must not silently fall back to a default.
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataConfig(_Strict):
+    train: str
+    test: str | None = None
+    text_column: str = "text"
+    label_column: str = "label"
+    group_column: str | None = None
+    id_column: str = "id"
+    encoding: str = "utf-8"
+    test_size: float = Field(0.2, gt=0, lt=1)
+    drop_leaked: bool = False
+
+
+class NormalizeConfig(_Strict):
+    remove_diacritics: bool = True
+    remove_tatweel: bool = True
+    unify_alef: bool = True
+    alef_maqsura_to_ya: bool = True
+    teh_marbuta_to_heh: bool = False
+    arabic_digits_to_ascii: bool = True
+    remove_urls: bool = True
+    remove_mentions: bool = True
+    remove_hashtag_signs: bool = True
+    remove_emoji: bool = False
+    collapse_whitespace: bool = True
+
+
+class TfidfConfig(_Strict):
+    analyzer: Literal["char", "char_wb", "word"] = "char_wb"
+    ngram_range: tuple[int, int] = (2, 5)
+    min_df: int | float = 2
+    max_df: float = 1.0
+    max_features: int | None = None
+    sublinear_tf: bool = True
+    dtype: Literal["float32", "float64"] = "float32"
+
+    @field_validator("ngram_range")
+    @classmethod
+    def _ordered_range(cls, value: tuple[int, int]) -> tuple[int, int]:
+        low, high = value
+        if low < 1 or high < low:
+            raise ValueError(f"expected [min, max] with 1 <= min <= max, got {list(value)}")
+        return value
+
+
+class FeaturesConfig(_Strict):
+    char: TfidfConfig = TfidfConfig()
+    word: TfidfConfig | None = None
+
+    @field_validator("char")
+    @classmethod
+    def _char_analyzer(cls, value: TfidfConfig) -> TfidfConfig:
+        if value.analyzer == "word":
+            raise ValueError("features.char needs analyzer 'char' or 'char_wb'")
+        return value
+
+    @field_validator("word")
+    @classmethod
+    def _word_analyzer(cls, value: TfidfConfig | None) -> TfidfConfig | None:
+        if value is not None and value.analyzer != "word":
+            raise ValueError("features.word needs analyzer 'word'")
+        return value
+
+
+class ModelConfig(_Strict):
+    name: str = "linear_svc"
+    params: dict[str, Any] = Field(default_factory=dict)
+    calibrate: bool = False
+
+
+class GroupedMetricConfig(_Strict):
+    """F1 macro over `labels`, computed within each value of `group_column`, then averaged."""
+
+    name: str = "f1_grouped"
+    group_column: str
+    labels: list[str] = Field(min_length=1)
+
+
+class EvaluationConfig(_Strict):
+    cv_folds: int = Field(5, ge=2)
+    n_jobs: int = 1
+    grouped_metric: GroupedMetricConfig | None = None
+    misclassified_examples: int = Field(15, ge=0)
+
+
+class ExperimentConfig(_Strict):
+    name: str
+    experiment: str
+    task: Literal["single_label", "multi_label"] = "single_label"
+    seed: int = 42
+    data: DataConfig
+    normalize: NormalizeConfig = NormalizeConfig()
+    features: FeaturesConfig = FeaturesConfig()
+    model: ModelConfig = ModelConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
+    reports_dir: str = "reports"
+
+    @field_validator("name", "experiment")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        # Names become folder names under reports/: no separators, no "..", no absolute paths.
+        if not _NAME_PATTERN.match(value) or ".." in value:
+            raise ValueError(
+                f"{value!r} is not a safe name (letters, digits, '_', '-', '.'; no '..')"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _known_model(self) -> ExperimentConfig:
+        from khabar.classifiers import check_model_config
+
+        check_model_config(self.model.name, self.model.params)
+        return self
+
+
+def _parse_override(item: str) -> tuple[list[str], Any]:
+    if "=" not in item:
+        raise KhabarError(f"--set {item!r}: expected KEY=VALUE, e.g. model.params.C=0.3")
+    key, raw = item.split("=", 1)
+    # YAML parsing turns "0.3" into a float, "[2, 5]" into a list, "true" into a bool.
+    return key.strip().split("."), yaml.safe_load(raw) if raw != "" else ""
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Set dotted keys in the raw config. A key must exist already, except under free maps
+    (model.params) and optional sections that default to null (features.word, ...)."""
+    for item in overrides:
+        path, value = _parse_override(item)
+        node: Any = raw
+        for depth, part in enumerate(path[:-1]):
+            if not isinstance(node, dict):
+                raise KhabarError(f"--set {item}: {'.'.join(path[:depth])} is not a section")
+            if part not in node or node[part] is None:
+                if not _may_create(path[: depth + 1]):
+                    raise KhabarError(f"--set {item}: no key {'.'.join(path[: depth + 1])!r}")
+                node[part] = {}
+            node = node[part]
+        leaf = path[-1]
+        if not isinstance(node, dict):
+            raise KhabarError(f"--set {item}: {'.'.join(path[:-1])} is not a section")
+        if leaf not in node and not _may_create(path):
+            raise KhabarError(f"--set {item}: no key {'.'.join(path)!r} in the config")
+        node[leaf] = value
+    return raw
+
+
+def _may_create(path: list[str]) -> bool:
+    """Keys a user may add with --set even when the YAML file leaves them out."""
+    dotted = ".".join(path)
+    if dotted.startswith("model.params."):
+        return True
+    return _known_field(path)
+
+
+def _known_field(path: list[str]) -> bool:
+    model: Any = ExperimentConfig
+    for part in path:
+        fields = getattr(model, "model_fields", None)
+        if fields is None or part not in fields:
+            return False
+        annotation = fields[part].annotation
+        model = _model_class(annotation)
+    return True
+
+
+def _model_class(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg
+    return None
+
+
+def _first_error(path: Path, error: ValidationError) -> str:
+    problem = error.errors()[0]
+    where = ".".join(str(p) for p in problem["loc"]) or "(top level)"
+    message = problem["msg"].removeprefix("Value error, ")
+    if problem["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif problem["type"] == "missing":
+        message = "required key is missing"
+    got = problem.get("input")
+    detail = (
+        f" (got {got!r})"
+        if problem["type"] not in ("missing",) and not isinstance(got, dict)
+        else ""
+    )
+    return f"{path}: {where}: {message}{detail}"
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
+    """Read, override and validate an experiment config; every problem is one KhabarError line."""
+    path = Path(path)
+    if not path.is_file():
+        raise KhabarError(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark else ""
+        raise KhabarError(
+            f"{path}:{line} is not valid YAML: {getattr(exc, 'problem', exc)}"
+        ) from None
+    if not isinstance(raw, dict):
+        raise KhabarError(f"{path}: expected a mapping of config keys at the top level")
+    raw = apply_overrides(raw, overrides or [])
+    try:
+        return ExperimentConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise KhabarError(_first_error(path, exc)) from None
+    except KhabarError as exc:
+        raise KhabarError(f"{path}: {exc}") from None

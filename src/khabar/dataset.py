@@ -1,0 +1,259 @@
+"""Datasets: read CSV / JSONL / Parquet / TXT, validate, split. Every user error names the
+file and the row, line, column or value."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from khabar.errors import KhabarError
+
+TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet", ".txt")
+
+
+def _decode(path: Path, encoding: str) -> str:
+    data = path.read_bytes()
+    codec = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+    try:
+        return data.decode(codec)
+    except UnicodeDecodeError as exc:
+        hint = " (Arabic files from Windows are often cp1256: set data.encoding=cp1256)"
+        raise KhabarError(
+            f"{path}: not valid {encoding} at byte {exc.start} "
+            f"(0x{data[exc.start]:02x}){hint if codec == 'utf-8-sig' else ''}"
+        ) from None
+    except LookupError:
+        raise KhabarError(f"{path}: unknown encoding {encoding!r}") from None
+
+
+def read_table(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
+    """Read a table by its extension. Cells keep literal strings such as 'None' and 'NA';
+    only truly empty cells become missing values."""
+    path = Path(path)
+    if not path.is_file():
+        raise KhabarError(f"data file not found: {path}")
+    suffix = path.suffix.lower()
+    if suffix not in TABLE_SUFFIXES:
+        raise KhabarError(
+            f"{path}: unsupported file type {suffix!r}; expected one of {TABLE_SUFFIXES}"
+        )
+    if suffix == ".parquet":
+        try:
+            return pd.read_parquet(path)
+        except Exception as exc:  # pyarrow raises many types for a damaged file
+            raise KhabarError(f"{path}: cannot read Parquet: {exc}") from None
+    text = _decode(path, encoding)
+    if not text.strip():
+        raise KhabarError(f"{path}: file is empty")
+    if suffix in (".jsonl", ".json"):
+        frame = _parse_jsonl(path, text)
+    elif suffix == ".txt":
+        lines = text.splitlines()
+        frame = pd.DataFrame({"text": lines}, dtype=object)
+    else:
+        frame = _parse_csv(path, text, sep="\t" if suffix == ".tsv" else ",")
+    if frame.empty:
+        raise KhabarError(f"{path}: no data rows (header only?)")
+    return frame
+
+
+def _parse_csv(path: Path, text: str, sep: str) -> pd.DataFrame:
+    from io import StringIO
+
+    try:
+        return pd.read_csv(
+            StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_values=[""]
+        )
+    except pd.errors.ParserError as exc:
+        raise KhabarError(f"{path}: malformed CSV: {str(exc).strip()}") from None
+
+
+def _parse_jsonl(path: Path, text: str) -> pd.DataFrame:
+    stripped = text.lstrip()
+    if path.suffix.lower() == ".json" and stripped.startswith("["):
+        try:
+            records = json.loads(stripped)
+        except json.JSONDecodeError as exc:
+            raise KhabarError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}") from None
+        line_numbers = list(range(1, len(records) + 1))
+    else:
+        records, line_numbers = [], []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise KhabarError(f"{path}: line {number}: not valid JSON ({exc.msg})") from None
+            if not isinstance(record, dict):
+                raise KhabarError(f"{path}: line {number}: expected a JSON object")
+            records.append(record)
+            line_numbers.append(number)
+    frame = pd.DataFrame.from_records(records)
+    frame.attrs["line_numbers"] = line_numbers
+    return frame
+
+
+def row_location(frame: pd.DataFrame, position: int) -> str:
+    """How to point a user at a row: the line of a JSONL file, else the data row number."""
+    lines = frame.attrs.get("line_numbers")
+    return f"line {lines[position]}" if lines else f"row {position + 1}"
+
+
+def content_hash(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def require_columns(frame: pd.DataFrame, columns: list[str], path: str | Path) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise KhabarError(
+            f"{path}: missing column {missing[0]!r}; columns are {list(map(str, frame.columns))}"
+        )
+
+
+def clean_texts(frame: pd.DataFrame, column: str, path: str | Path) -> list[str]:
+    """Texts as strings; an empty, whitespace-only or missing text is an error naming its row."""
+    require_columns(frame, [column], path)
+    texts = []
+    for position, value in enumerate(frame[column].tolist()):
+        if value is None or (isinstance(value, float) and pd.isna(value)):
+            raise KhabarError(f"{path}: {row_location(frame, position)}: {column!r} is missing")
+        value = str(value)
+        if not value.strip():
+            raise KhabarError(f"{path}: {row_location(frame, position)}: {column!r} is empty")
+        texts.append(value)
+    return texts
+
+
+def _as_label_list(value, path, frame, position, column) -> list[str]:
+    if isinstance(value, str):
+        stripped = value.strip()
+        if stripped.startswith("["):
+            try:
+                value = json.loads(stripped)
+            except json.JSONDecodeError:
+                try:
+                    value = ast.literal_eval(stripped)
+                except (ValueError, SyntaxError):
+                    raise KhabarError(
+                        f"{path}: {row_location(frame, position)}: {column!r} is not a list: {value!r}"
+                    ) from None
+        else:  # "security|migration" or "" for no labels
+            value = [part for part in stripped.split("|") if part.strip()]
+    elif value is None or (isinstance(value, float) and pd.isna(value)):
+        value = []
+    if not isinstance(value, (list, tuple)) and not hasattr(value, "tolist"):
+        raise KhabarError(
+            f"{path}: {row_location(frame, position)}: {column!r} is not a list: {value!r}"
+        )
+    return sorted({str(v).strip() for v in list(value)})
+
+
+def clean_labels(
+    frame: pd.DataFrame, column: str, path: str | Path, multi_label: bool
+) -> list[str] | list[list[str]]:
+    require_columns(frame, [column], path)
+    labels: list = []
+    for position, value in enumerate(frame[column].tolist()):
+        if multi_label:
+            labels.append(_as_label_list(value, path, frame, position, column))
+            continue
+        if value is None or (isinstance(value, float) and pd.isna(value)) or not str(value).strip():
+            raise KhabarError(f"{path}: {row_location(frame, position)}: label {column!r} is empty")
+        labels.append(str(value).strip())
+    return labels
+
+
+@dataclass
+class LabeledData:
+    """A labeled table and what training needs from it."""
+
+    path: str
+    frame: pd.DataFrame
+    texts: list[str]
+    labels: list
+    sha256: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def label_counts(self) -> dict[str, int]:
+        if self.labels and isinstance(self.labels[0], list):
+            return dict(Counter(label for row in self.labels for label in row))
+        return dict(Counter(self.labels))
+
+    def subset(self, positions: list[int]) -> LabeledData:
+        frame = self.frame.iloc[positions].reset_index(drop=True)
+        return LabeledData(
+            self.path,
+            frame,
+            [self.texts[i] for i in positions],
+            [self.labels[i] for i in positions],
+            self.sha256,
+        )
+
+
+def load_labeled(
+    path: str | Path,
+    text_column: str,
+    label_column: str,
+    *,
+    multi_label: bool = False,
+    encoding: str = "utf-8",
+    extra_columns: tuple[str, ...] = (),
+) -> LabeledData:
+    frame = read_table(path, encoding)
+    require_columns(frame, [text_column, label_column, *extra_columns], path)
+    texts = clean_texts(frame, text_column, path)
+    labels = clean_labels(frame, label_column, path, multi_label)
+    frame = frame.copy()
+    frame[text_column] = texts
+    return LabeledData(str(path), frame, texts, labels, content_hash(path))
+
+
+def check_test_labels(train: LabeledData, test: LabeledData) -> None:
+    """Labels in the test set that training never saw cannot be scored fairly."""
+    seen = set(train.label_counts)
+    for position, label in enumerate(test.labels):
+        for value in label if isinstance(label, list) else [label]:
+            if value not in seen:
+                raise KhabarError(
+                    f"{test.path}: {row_location(test.frame, position)}: label {value!r} never "
+                    f"occurs in training data {train.path} (labels: {sorted(seen)})"
+                )
+
+
+def find_leakage(train: LabeledData, test: LabeledData) -> list[int]:
+    """Positions of test rows whose text (after trimming) also occurs in training."""
+    seen = {text.strip() for text in train.texts}
+    return [i for i, text in enumerate(test.texts) if text.strip() in seen]
+
+
+def split_train_test(
+    data: LabeledData, test_size: float, seed: int
+) -> tuple[LabeledData, LabeledData]:
+    """A stratified split when every class allows it, else a plain shuffled split."""
+    positions = list(range(len(data.texts)))
+    strata = ["|".join(x) if isinstance(x, list) else x for x in data.labels]
+    counts = Counter(strata)
+    stratify = strata if min(counts.values()) >= 2 else None
+    if stratify is None:
+        data.notes.append("test split not stratified: some label has fewer than 2 examples")
+    try:
+        train_pos, test_pos = train_test_split(
+            positions, test_size=test_size, random_state=seed, stratify=stratify
+        )
+    except ValueError as exc:
+        raise KhabarError(f"{data.path}: cannot split {len(positions)} rows: {exc}") from None
+    return data.subset(sorted(train_pos)), data.subset(sorted(test_pos))

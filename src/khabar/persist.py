@@ -1,0 +1,48 @@
+"""Model files without pickle: skops, trusting only the types a khabar Pipeline is built from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import skops.io as sio
+from sklearn.pipeline import Pipeline
+
+from khabar.errors import KhabarError
+
+# A khabar Pipeline holds khabar's own classes, scikit-learn estimators and the numpy /
+# scipy containers inside them. A type from anywhere else is refused.
+TRUSTED_MODULE_PREFIXES = ("khabar.", "sklearn.", "numpy.", "scipy.sparse.")
+SKOPS_FILE = "model.skops"
+
+
+def untrusted_types(path: Path) -> list[str]:
+    return list(sio.get_untrusted_types(file=path))
+
+
+def types_to_trust(model: Pipeline) -> list[str]:
+    """The non-default types a model needs trusted: what MLflow records in its MLmodel."""
+    return sorted(t for t in sio.get_untrusted_types(data=sio.dumps(model)))
+
+
+def save_skops(model: Pipeline, path: Path) -> None:
+    sio.dump(model, path)
+
+
+def load_skops(path: Path) -> Pipeline:
+    path = Path(path)
+    if not path.is_file():
+        raise KhabarError(f"model file not found: {path}")
+    try:
+        needed = untrusted_types(path)
+    except Exception as exc:  # a damaged or foreign file: skops raises many types
+        raise KhabarError(f"{path}: not a readable skops model file: {exc}") from None
+    refused = [t for t in needed if not t.startswith(TRUSTED_MODULE_PREFIXES)]
+    if refused:
+        raise KhabarError(
+            f"{path}: refusing to load untrusted type(s) {refused}; a khabar model holds only "
+            f"types from {', '.join(p.rstrip('.') for p in TRUSTED_MODULE_PREFIXES)}"
+        )
+    model = sio.load(path, trusted=needed)
+    if not isinstance(model, Pipeline):
+        raise KhabarError(f"{path}: holds a {type(model).__name__}, not a scikit-learn Pipeline")
+    return model

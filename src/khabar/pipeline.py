@@ -1,0 +1,99 @@
+"""The one place that builds khabar's Pipeline: normalize -> features -> classifier."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.pipeline import Pipeline
+
+from khabar.classifiers import MultiLabelOneVsRest, build_classifier
+from khabar.config import ExperimentConfig
+from khabar.features import build_features
+from khabar.normalize import ArabicNormalizer
+
+
+def build_pipeline(config: ExperimentConfig) -> Pipeline:
+    return Pipeline(
+        [
+            (
+                "normalize",
+                ArabicNormalizer(
+                    **config.normalize.model_dump(), text_column=config.data.text_column
+                ),
+            ),
+            ("features", build_features(config.features)),
+            (
+                "classifier",
+                build_classifier(
+                    config.model.name,
+                    config.model.params,
+                    seed=config.seed,
+                    calibrate=config.model.calibrate,
+                    multi_label=config.task == "multi_label",
+                ),
+            ),
+        ]
+    )
+
+
+def is_multi_label(model: Pipeline) -> bool:
+    return isinstance(model[-1], MultiLabelOneVsRest)
+
+
+def class_labels(model: Pipeline) -> list[str]:
+    return [str(c) for c in model[-1].classes_]
+
+
+def class_scores(model: Pipeline, X) -> tuple[np.ndarray, str]:  # noqa: N803
+    """One score per class and row: probabilities where the classifier has them, else
+    decision values. Returns the matrix and which kind it is."""
+    if hasattr(model, "predict_proba"):
+        return np.asarray(model.predict_proba(X)), "probability"
+    scores = np.asarray(model.decision_function(X))
+    if scores.ndim == 1:  # binary: one column for the positive class
+        scores = np.column_stack([-scores, scores])
+    return scores, "decision"
+
+
+def predict_labels(model: Pipeline, X) -> list:  # noqa: N803
+    """Predicted labels: strings, or lists of strings for a multi-label model."""
+    predicted = model.predict(X)
+    if is_multi_label(model):
+        return model[-1].to_label_lists(predicted)
+    return [str(p) for p in predicted]
+
+
+def _weights(estimator) -> np.ndarray | None:
+    """Per-class weight rows of a fitted linear or naive Bayes classifier."""
+    if hasattr(estimator, "calibrated_classifiers_"):
+        rows = [_weights(c.estimator) for c in estimator.calibrated_classifiers_]
+        return None if any(r is None for r in rows) else np.mean(rows, axis=0)
+    if hasattr(estimator, "coef_"):
+        coef = np.asarray(
+            estimator.coef_.toarray() if hasattr(estimator.coef_, "toarray") else estimator.coef_
+        )
+        return np.vstack([-coef[0], coef[0]]) if coef.shape[0] == 1 else coef
+    if hasattr(estimator, "feature_log_prob_"):
+        log_prob = estimator.feature_log_prob_
+        return log_prob - log_prob.mean(axis=0, keepdims=True)
+    return None
+
+
+def top_weighted_features(model: Pipeline, k: int = 15) -> dict[str, list[tuple[str, float]]]:
+    """The k features with the largest weight for each class ({} if the model has none)."""
+    classifier = model[-1]
+    names = model.named_steps["features"].get_feature_names_out()
+    if is_multi_label(model):
+        rows = [_weights(e) for e in classifier.model_.estimators_]
+        if any(r is None for r in rows):
+            return {}
+        weights = np.vstack([r[-1] for r in rows])
+    else:
+        weights = _weights(classifier)
+        if weights is None:
+            return {}
+    top: dict[str, list[tuple[str, float]]] = {}
+    for label, row in zip(class_labels(model), weights, strict=True):
+        best = np.argsort(row)[::-1][:k]
+        # Feature names carry the union's prefix ("char__", "word__"): keep the n-gram.
+        top[label] = [(str(names[i]).split("__", 1)[-1], float(row[i])) for i in best]
+    return top

@@ -1,0 +1,121 @@
+"""A run's report folder: the plots and a readable summary.md, written all or nothing."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from khabar import plots
+from khabar.errors import KhabarError
+
+
+@dataclass
+class ReportInputs:
+    title: str
+    labels: list[str]
+    multi_label: bool
+    texts: list[str]
+    y_true: list
+    y_pred: list
+    scores: np.ndarray
+    score_kind: str
+    test_metrics: dict[str, float]
+    cv_metrics: dict[str, float] = field(default_factory=dict)
+    top_features: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
+    facts: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    misclassified_examples: int = 15
+
+
+def _excerpt(text: str, limit: int = 110) -> str:
+    flat = " ".join(text.split())
+    flat = flat if len(flat) <= limit else flat[:limit] + "…"
+    return flat.replace("|", "\\|")
+
+
+def _misclassified_rows(inputs: ReportInputs) -> list[str]:
+    index = {label: k for k, label in enumerate(inputs.labels)}
+    wrong = []
+    for i, (gold, pred) in enumerate(zip(inputs.y_true, inputs.y_pred, strict=True)):
+        if inputs.multi_label:
+            if set(gold) == set(pred):
+                continue
+            errors = set(gold) ^ set(pred)
+            score = max(abs(inputs.scores[i, index[label]]) for label in errors if label in index)
+            wrong.append((score, i, ", ".join(gold) or "—", ", ".join(pred) or "—"))
+        elif gold != pred:
+            wrong.append((inputs.scores[i, index[pred]], i, gold, pred))
+    wrong.sort(key=lambda item: -item[0])
+    return [
+        f"| {_excerpt(inputs.texts[i])} | {gold} | {pred} | {score:.3f} |"
+        for score, i, gold, pred in wrong[: inputs.misclassified_examples]
+    ]
+
+
+def _metric_table(metrics: dict[str, float]) -> list[str]:
+    return ["| metric | value |", "|---|---|"] + [f"| {k} | {v:.4f} |" for k, v in metrics.items()]
+
+
+def _summary(inputs: ReportInputs, figures: list[str]) -> str:
+    lines = [f"# {inputs.title}", ""]
+    lines += [f"- **{key}**: {value}" for key, value in inputs.facts.items()]
+    if inputs.notes:
+        lines += ["", "## Notes", ""] + [f"- {note}" for note in inputs.notes]
+    lines += ["", "## Test metrics", ""] + _metric_table(inputs.test_metrics)
+    if inputs.cv_metrics:
+        lines += ["", "## Cross-validation (training data)", ""] + _metric_table(inputs.cv_metrics)
+    lines += ["", "## Figures", ""] + [f"![{name}]({name})" for name in figures]
+    rows = _misclassified_rows(inputs)
+    lines += [
+        "",
+        "## Most confidently misclassified test items",
+        "",
+        f"Score: the model's {inputs.score_kind} for the wrong label.",
+        "",
+        "| text | gold | predicted | score |",
+        "|---|---|---|---|",
+    ] + (rows or ["| (none) | | | |"])
+    return "\n".join(lines) + "\n"
+
+
+def write_report(report_dir: Path, inputs: ReportInputs) -> list[Path]:
+    """Write the figures and summary.md into report_dir. Everything goes into a hidden
+    partial folder first and is renamed into place at the end, so an interrupted run
+    leaves no half-written report and never touches earlier ones."""
+    report_dir = Path(report_dir)
+    partial = report_dir.with_name(f".{report_dir.name}.partial")
+    try:
+        partial.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise KhabarError(
+            f"cannot write reports under {report_dir.parent}: {exc.strerror}"
+        ) from None
+    try:
+        figures = []
+        if not inputs.multi_label:
+            plots.plot_confusion_matrix(
+                inputs.y_true, inputs.y_pred, inputs.labels, partial / "confusion_matrix.png"
+            )
+            figures.append("confusion_matrix.png")
+        plots.plot_per_class(inputs.test_metrics, inputs.labels, partial / "per_class.png")
+        figures.append("per_class.png")
+        truth = plots.binarize(inputs.y_true, inputs.labels, inputs.multi_label)
+        plots.plot_precision_recall(
+            truth, inputs.scores, inputs.labels, partial / "precision_recall.png"
+        )
+        figures.append("precision_recall.png")
+        if inputs.top_features:
+            plots.plot_top_ngrams(inputs.top_features, partial / "top_ngrams.png")
+            figures.append("top_ngrams.png")
+        (partial / "summary.md").write_text(_summary(inputs, figures), encoding="utf-8")
+        if report_dir.exists():
+            shutil.rmtree(report_dir)
+        os.replace(partial, report_dir)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return sorted(report_dir.iterdir())

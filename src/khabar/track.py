@@ -1,0 +1,57 @@
+"""MLflow tracking: which store, a reachability check before any work, and what a run logs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import requests
+
+from khabar.errors import KhabarError
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+
+
+def tracking_uri() -> str:
+    """MLFLOW_TRACKING_URI when set, else an embedded SQLite store in the working directory."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def connect(experiment: str) -> str:
+    """Point MLflow at the store and select the experiment; an unreachable server is one
+    clear error here, before any data is read or model trained. Returns the store URI."""
+    uri = tracking_uri()
+    if uri.startswith(("http://", "https://")):
+        try:
+            requests.get(f"{uri.rstrip('/')}/health", timeout=5).raise_for_status()
+        except requests.RequestException as exc:
+            reason = type(exc).__name__
+            raise KhabarError(
+                f"tracking server {uri} is unreachable ({reason}); start it, or unset "
+                "MLFLOW_TRACKING_URI to record in the local store mlflow.db"
+            ) from None
+    mlflow.set_tracking_uri(uri)
+    try:
+        mlflow.set_experiment(experiment)
+    except mlflow.exceptions.MlflowException as exc:
+        raise KhabarError(f"tracking store {uri}: {exc.message.splitlines()[0]}") from None
+    return uri
+
+
+def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested config -> {'model.params.C': 0.5, ...}, the form MLflow params take."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def log_artifacts(paths: list[Path], artifact_path: str) -> None:
+    for path in paths:
+        mlflow.log_artifact(str(path), artifact_path=artifact_path)

@@ -1,0 +1,195 @@
+"""Train -> predict -> evaluate on the small fixture, through the CLI, with a temporary
+MLflow store."""
+
+import json
+
+import mlflow
+import pandas as pd
+import pytest
+
+from khabar.cli import main
+
+from .conftest import NEWS_SMALL, write_config
+
+
+def run_cli(capsys, *argv) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def train_json(capsys, config, *overrides) -> dict:
+    args = ["train", str(config), "--json"]
+    for item in overrides:
+        args += ["--set", item]
+    code, out, err = run_cli(capsys, *args)
+    assert code == 0, err
+    return json.loads(out.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def new_texts(workdir):
+    rows = [json.loads(line) for line in NEWS_SMALL.read_text(encoding="utf-8").splitlines()][::9]
+    path = workdir / "new.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps({"id": r["id"], "text": r["text"]}, ensure_ascii=False) + "\n" for r in rows
+        ),
+        encoding="utf-8",
+    )
+    return path, rows
+
+
+def test_train_predict_evaluate_single_label(workdir, capsys, new_texts):
+    config = write_config(workdir)
+    result = train_json(capsys, config)
+    assert set(result) >= {"run_id", "model_uri", "metrics", "report_dir"}
+    assert 0.0 <= result["metrics"]["test_f1_macro"] <= 1.0
+    assert "cv_f1_macro_mean" in result["metrics"]
+
+    report = workdir / result["report_dir"]
+    for name in (
+        "summary.md",
+        "confusion_matrix.png",
+        "per_class.png",
+        "precision_recall.png",
+        "top_ngrams.png",
+    ):
+        assert (report / name).stat().st_size > 0, name
+    summary = (report / "summary.md").read_text(encoding="utf-8")
+    assert "Most confidently misclassified" in summary and "f1_macro" in summary
+
+    run = mlflow.get_run(result["run_id"])
+    assert run.data.params["model.params.C"] == "0.5"
+    assert run.data.params["data.train_sha256"]
+    assert run.data.metrics["test_f1_macro"] == pytest.approx(result["metrics"]["test_f1_macro"])
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(result["run_id"], "report")}
+    assert "report/top_ngrams.png" in artifacts
+
+    path, rows = new_texts
+    for model in (result["model_uri"], f"runs:/{result['run_id']}/model"):
+        out = workdir / "pred.jsonl"
+        code, _, err = run_cli(
+            capsys, "predict", "--model", model, "--input", str(path), "--output", str(out)
+        )
+        assert code == 0, err
+        predictions = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+        assert [p["id"] for p in predictions] == [r["id"] for r in rows]
+        assert {p["prediction"] for p in predictions} <= {
+            "security",
+            "migration",
+            "diplomacy",
+            "other",
+        }
+        assert {k for k in predictions[0] if k.startswith("score_")} == {
+            "score_diplomacy",
+            "score_migration",
+            "score_other",
+            "score_security",
+        }
+
+    csv_out = workdir / "pred.csv"
+    assert (
+        run_cli(
+            capsys,
+            "predict",
+            "--model",
+            result["model_uri"],
+            "--input",
+            str(path),
+            "--output",
+            str(csv_out),
+        )[0]
+        == 0
+    )
+    frame = pd.read_csv(csv_out)
+    assert len(frame) == len(rows) and list(frame.columns[:2]) == ["id", "prediction"]
+
+    code, out, err = run_cli(
+        capsys,
+        "evaluate",
+        "--model",
+        result["model_uri"],
+        "--data",
+        str(NEWS_SMALL),
+        "--label-column",
+        "primary",
+    )
+    assert code == 0, err
+    evaluation = json.loads(out.strip().splitlines()[-1])
+    assert evaluation["metrics"]["accuracy"] > 0.5  # it has seen most of these items
+    assert (workdir / evaluation["report_dir"] / "confusion_matrix.png").exists()
+
+
+def test_multi_label_predictions_are_lists(workdir, capsys, new_texts):
+    config = write_config(
+        workdir, name="fixture-topics", task="multi_label", data={"label_column": "topics"}
+    )
+    result = train_json(capsys, config)
+    assert {"test_f1_micro", "test_hamming_loss"} <= set(result["metrics"])
+    path, rows = new_texts
+    out = workdir / "topics.jsonl"
+    assert (
+        run_cli(
+            capsys,
+            "predict",
+            "--model",
+            result["model_uri"],
+            "--input",
+            str(path),
+            "--output",
+            str(out),
+        )[0]
+        == 0
+    )
+    predictions = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert len(predictions) == len(rows)
+    assert all(isinstance(p["prediction"], list) for p in predictions)
+    assert all(set(p["prediction"]) <= {"security", "migration", "diplomacy"} for p in predictions)
+
+
+def test_txt_input_and_python_api(workdir, capsys):
+    import khabar
+
+    result = train_json(
+        capsys,
+        write_config(workdir),
+        "model.name=logistic_regression",
+        "model.params={}",
+        "model.calibrate=false",
+    )
+    txt = workdir / "texts.txt"
+    txt.write_text(
+        "وزير الداخلية يبحث مع نظيره مكافحة الإرهاب\nارتفاع أسعار النفط\n", encoding="utf-8"
+    )
+    out = workdir / "p.csv"
+    assert (
+        run_cli(
+            capsys,
+            "predict",
+            "--model",
+            result["model_uri"],
+            "--input",
+            str(txt),
+            "--output",
+            str(out),
+        )[0]
+        == 0
+    )
+    frame = pd.read_csv(out)
+    assert len(frame) == 2
+    assert frame.filter(like="score_").sum(axis=1).round(4).eq(1.0).all()  # probabilities
+    model = khabar.load_model(result["model_uri"])
+    assert len(model.predict(["وزير الخارجية يستقبل السفير"])) == 1
+
+
+def test_user_errors_exit_2_with_one_line(workdir, capsys):
+    config = write_config(workdir)
+    code, _, err = run_cli(capsys, "train", str(config), "--set", "data.trian=x.jsonl")
+    assert code == 2 and err.count("\n") == 1 and "no key 'data.trian'" in err
+    code, _, err = run_cli(capsys, "train", str(config), "--set", "data.train=missing.jsonl")
+    assert code == 2 and "data file not found: missing.jsonl" in err
+    code, _, err = run_cli(
+        capsys, "predict", "--model", "no/such/model", "--input", "x.jsonl", "--output", "y.jsonl"
+    )
+    assert code == 2 and "model not found" in err
