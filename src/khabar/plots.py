@@ -79,10 +79,10 @@ def plot_per_class(metrics: dict[str, float], labels: list[str], path: Path) -> 
         bars = ax.bar(x + (k - 1) * width, values, width, label=name)
         ax.bar_label(bars, fmt="%.2f", fontsize=7)
     ax.set_xticks(x, labels)
-    ax.set_ylim(0, 1.08)
+    ax.set_ylim(0, 1.2)
     ax.set_ylabel("score")
     ax.set_title("Per-class precision, recall and F1 (test)")
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper center", ncol=3, fontsize=8)
     return _save(fig, path)
 
 
