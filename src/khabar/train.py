@@ -21,7 +21,9 @@ from khabar.dataset import (
     load_labeled,
     split_train_test,
 )
+from khabar.errors import KhabarError
 from khabar.evaluate import choose_folds, compute_metrics, cross_validate
+from khabar.guard import fit_errors_as_user_errors, preflight
 from khabar.pipeline import (
     build_pipeline,
     class_labels,
@@ -83,6 +85,7 @@ def _load_data(config: ExperimentConfig) -> tuple[LabeledData, LabeledData]:
         test = load(data.test)
     check_test_labels(train, test)
     leaked = find_leakage(train, test)
+    train.leaked_test_rows = len(leaked)
     if leaked:
         examples = "; ".join(repr(test.texts[i][:60]) for i in leaked[:3])
         action = (
@@ -93,9 +96,17 @@ def _load_data(config: ExperimentConfig) -> tuple[LabeledData, LabeledData]:
         train.notes.append(
             f"leakage: {len(leaked)} test texts also occur in training, {action}: {examples}"
         )
-        print(f"warning: {len(leaked)} test texts also occur in the training data ({action})")
+        print(
+            f"warning: leakage: {len(leaked)} test texts also occur in the training data "
+            f"({action}), e.g. {examples}"
+        )
         if data.drop_leaked:
             keep = sorted(set(range(len(test.texts))) - set(leaked))
+            if not keep:
+                raise KhabarError(
+                    f"{data.test or data.train}: every test text also occurs in the training "
+                    "data; with data.drop_leaked=true no test rows are left"
+                )
             test = test.subset(keep)
     return train, test
 
@@ -105,15 +116,24 @@ def _run_name(config: ExperimentConfig) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", f"{config.name}-{stamp}")
 
 
-def train(config: ExperimentConfig, config_path: str | Path | None = None) -> TrainResult:
-    """Train, evaluate, report and log one experiment config as one MLflow run."""
-    connect(config.experiment)  # fails before any work when the store is unreachable
+def train(
+    config: ExperimentConfig, config_path: str | Path | None = None, *, offline: bool = False
+) -> TrainResult:
+    """Train, evaluate, report and log one experiment config as one MLflow run.
+    `offline` records to the local store even when MLFLOW_TRACKING_URI names a server."""
+    # Server, input files and reports folder are checked before any work; the data is
+    # validated before the store is opened, so a bad file creates no run at all.
+    preflight(config, offline=offline)
     train_data, test_data = _load_data(config)
     multi = config.task == "multi_label"
     groups_column = (
         config.evaluation.grouped_metric.group_column if config.evaluation.grouped_metric else None
     )
-    folds, fold_note = choose_folds(train_data.labels, config.evaluation.cv_folds, multi)
+    try:
+        folds, fold_note = choose_folds(train_data.labels, config.evaluation.cv_folds, multi)
+    except KhabarError as exc:
+        raise KhabarError(f"{config.data.train}: {exc}") from None
+    connect(config.experiment, offline=offline)
     notes = list(train_data.notes) + ([fold_note] if fold_note else [])
     if fold_note:
         print(f"note: {fold_note}")
@@ -136,7 +156,11 @@ def train(config: ExperimentConfig, config_path: str | Path | None = None) -> Tr
         except KeyboardInterrupt:
             mlflow.end_run(status="KILLED")
             raise
-        return TrainResult(run.info.run_id, result[0], result[1], str(report_dir))
+        except KhabarError as exc:
+            # The run ends FAILED (by the context manager); say why where the UI shows it.
+            mlflow.set_tag("khabar.error", str(exc)[:5000])
+            raise
+        return TrainResult(run.info.run_id, result[0], result[1], str(result[2]))
 
 
 def _train_in_run(
@@ -156,6 +180,7 @@ def _train_in_run(
             "data.train_sha256": train_data.sha256,
             "data.test_sha256": test_data.sha256,
             "evaluation.cv_folds_used": folds,
+            "data.leaked_test_rows": train_data.leaked_test_rows,
             "khabar_version": __version__,
         }
     )
@@ -168,22 +193,24 @@ def _train_in_run(
 
     labels = sorted(train_data.label_counts)
     started = time.perf_counter()
-    cv_summary, _ = cross_validate(
-        pipeline,
-        X_train,
-        train_data.labels,
-        labels,
-        folds=folds,
-        seed=config.seed,
-        multi_label=multi,
-        groups=train_groups,
-        grouped=grouped,
-        n_jobs=config.evaluation.n_jobs,
-    )
+    with fit_errors_as_user_errors(config):
+        cv_summary, _ = cross_validate(
+            pipeline,
+            X_train,
+            train_data.labels,
+            labels,
+            folds=folds,
+            seed=config.seed,
+            multi_label=multi,
+            groups=train_groups,
+            grouped=grouped,
+            n_jobs=config.evaluation.n_jobs,
+        )
     cv_seconds = time.perf_counter() - started
 
     started = time.perf_counter()
-    pipeline.fit(X_train, train_data.labels)
+    with fit_errors_as_user_errors(config):
+        pipeline.fit(X_train, train_data.labels)
     fit_seconds = time.perf_counter() - started
     labels = class_labels(pipeline)
     predicted = predict_labels(pipeline, X_test)
@@ -225,6 +252,7 @@ def _train_in_run(
             misclassified_examples=config.evaluation.misclassified_examples,
         ),
     )
+    report_dir = report_files[0].parent  # a fresh name if the planned one was taken
     for path in report_files:
         mlflow.log_artifact(str(path), artifact_path="report")
 
@@ -238,4 +266,4 @@ def _train_in_run(
         serialization_format="skops",
         skops_trusted_types=persist.types_to_trust(pipeline),
     )
-    return info.model_uri, metrics
+    return info.model_uri, metrics, report_dir
