@@ -134,7 +134,10 @@ def write_report(report_dir: Path, inputs: ReportInputs) -> list[Path]:
             figures.append("top_ngrams.png")
         (partial / "summary.md").write_text(_summary(inputs, figures), encoding="utf-8")
         report_dir = _publish(partial, report_dir)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(partial, ignore_errors=True)
+        if isinstance(exc, OSError):  # a full disk, a folder removed meanwhile, …
+            reason = exc.strerror or str(exc)
+            raise KhabarError(f"cannot write the report {report_dir}: {reason}") from None
         raise
     return sorted(report_dir.iterdir())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from dataclasses import dataclass
@@ -154,8 +155,14 @@ def train(
                 report_dir,
             )
         except KeyboardInterrupt:
-            mlflow.end_run(status="KILLED")
+            # A store that fails now must not turn a clean interruption into a traceback.
+            with contextlib.suppress(Exception):
+                mlflow.end_run(status="KILLED")
             raise
+        except OSError as exc:  # artifacts or reports: a full disk, a vanished folder
+            message = f"run {run.info.run_id}: cannot write: {exc.strerror or exc}"
+            mlflow.set_tag("khabar.error", message[:5000])
+            raise KhabarError(message) from None
         except KhabarError as exc:
             # The run ends FAILED (by the context manager); say why where the UI shows it.
             mlflow.set_tag("khabar.error", str(exc)[:5000])

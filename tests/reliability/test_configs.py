@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from ..conftest import write_config
-from .conftest import only_line, run_main, tree_digest
+from .conftest import one_error_line, only_line, run_main, tree_digest
 
 # (case, config sections, fragments the one error line must hold)
 BAD_CONFIGS = [
@@ -162,3 +162,27 @@ def test_unknown_command_line_option(workdir, ledger):
         case.saw(f"exit {result.code}: {result.err.strip().splitlines()[-1]}")
         assert result.code == 2 and "unrecognized arguments: --sett" in result.err
         assert "Traceback" not in result.err
+
+
+@pytest.mark.slow
+def test_parameters_that_fail_only_when_fitting(workdir, ledger):
+    """Valid values that scikit-learn rejects together, at fit time (penalty l1 with the
+    lbfgs solver): one line naming the model settings; the run is marked FAILED."""
+    import mlflow
+
+    with ledger.case(
+        "configs",
+        "classifier parameters incompatible at fit time (penalty l1 with lbfgs)",
+        "exit 2, one line naming model.name and model.params; run FAILED",
+    ) as case:
+        config = write_config(
+            workdir, model={"name": "logistic_regression", "params": {"penalty": "l1"}}
+        )
+        result = run_main("train", config)
+        case.crashed = result.crashed
+        case.saw(result.summary())
+        message = one_error_line(result)
+        assert "model.name=logistic_regression model.params={'penalty': 'l1'}" in message
+        assert "fitting failed" in message and "lbfgs" in message
+        (run,) = mlflow.search_runs(experiment_names=["fixture"], output_format="list")
+        assert run.info.status == "FAILED"

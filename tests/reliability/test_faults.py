@@ -242,3 +242,55 @@ def test_tracking_store_file_damaged(workdir, ledger):
         assert "tracking store sqlite:///" in message and "file is not a database" in message
         case.lost = int(store.read_bytes() != b"not a database at all\n")
         assert case.lost == 0
+
+
+def test_disk_full_while_writing_the_report(tmp_path, ledger, monkeypatch):
+    with ledger.case(
+        "faults",
+        "disk full while the report is being written",
+        "one-line error naming the report; no partial folder; earlier reports unchanged",
+        fault=True,
+    ) as case:
+        write_report(tmp_path / "exp" / "run-1", _report_inputs())
+        before = tree_digest(tmp_path)
+
+        def full_disk(*args, **kwargs):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(plots, "plot_per_class", full_disk)
+        with pytest.raises(KhabarError) as info:
+            write_report(tmp_path / "exp" / "run-2", _report_inputs())
+        message = str(info.value)
+        case.lost = lost_files(before, tree_digest(tmp_path))
+        case.saw(f"KhabarError: {message.replace(str(tmp_path) + '/', '')}")
+        assert message.endswith("exp/run-2: No space left on device")
+        assert case.lost == 0 and tree_digest(tmp_path) == before and leftovers(tmp_path) == []
+
+
+@pytest.mark.slow
+def test_artifact_store_full_during_a_run(workdir, ledger, monkeypatch):
+    import mlflow
+
+    with ledger.case(
+        "faults",
+        "artifact store full while the model is logged (end of a run)",
+        "exit 2, one line naming the run; run FAILED with the reason",
+        fault=True,
+    ) as case:
+
+        def full_disk(*args, **kwargs):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        import importlib
+
+        # mlflow.sklearn is a lazy module: patch the real one that train.py ends up calling.
+        monkeypatch.setattr(importlib.import_module("mlflow.sklearn"), "log_model", full_disk)
+        result = run_main("train", write_config(workdir))
+        case.crashed = result.crashed
+        case.saw(result.summary())
+        message = one_error_line(result)
+        assert "cannot write: No space left on device" in message
+        (run,) = mlflow.search_runs(experiment_names=["fixture"], output_format="list")
+        assert run.info.status == "FAILED" and run.info.run_id in message
+        assert "No space left" in run.data.tags["khabar.error"]
+        assert leftovers(workdir / "reports") == []
