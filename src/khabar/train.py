@@ -161,13 +161,19 @@ def train(
             raise
         except OSError as exc:  # artifacts or reports: a full disk, a vanished folder
             message = f"run {run.info.run_id}: cannot write: {exc.strerror or exc}"
-            mlflow.set_tag("khabar.error", message[:5000])
+            _record_error(message)
             raise KhabarError(message) from None
         except KhabarError as exc:
-            # The run ends FAILED (by the context manager); say why where the UI shows it.
-            mlflow.set_tag("khabar.error", str(exc)[:5000])
+            _record_error(str(exc))
             raise
         return TrainResult(run.info.run_id, result[0], result[1], str(result[2]))
+
+
+def _record_error(message: str) -> None:
+    """The run ends FAILED (by the context manager); say why where the UI shows it, unless
+    the store itself is what failed."""
+    with contextlib.suppress(Exception):
+        mlflow.set_tag("khabar.error", message[:5000])
 
 
 def _train_in_run(
