@@ -26,6 +26,11 @@ REPORT = PROJECT / "reports" / "reliability.md"
 CLEAN_EXIT_CODES = (0, 2, 130)
 
 
+# Features for the suite's full training runs: a small vocabulary keeps the model (and
+# saving it with skops) quick; what is tested does not depend on its size.
+SMALL_FEATURES = {"char": {"analyzer": "char_wb", "ngram_range": [2, 3], "min_df": 2}}
+
+
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "slow: full training runs (MLflow, report, model); -m 'not slow' skips them"

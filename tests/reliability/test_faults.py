@@ -21,7 +21,15 @@ from khabar.predict import write_table
 from khabar.report import ReportInputs, write_report
 
 from ..conftest import write_config
-from .conftest import leftovers, lost_files, one_error_line, only_line, run_main, tree_digest
+from .conftest import (
+    SMALL_FEATURES,
+    leftovers,
+    lost_files,
+    one_error_line,
+    only_line,
+    run_main,
+    tree_digest,
+)
 
 
 class _Failing(http.server.BaseHTTPRequestHandler):
@@ -285,7 +293,7 @@ def test_artifact_store_full_during_a_run(workdir, ledger, monkeypatch):
 
         # mlflow.sklearn is a lazy module: patch the real one that train.py ends up calling.
         monkeypatch.setattr(importlib.import_module("mlflow.sklearn"), "log_model", full_disk)
-        result = run_main("train", write_config(workdir))
+        result = run_main("train", write_config(workdir, features=SMALL_FEATURES))
         case.crashed = result.crashed
         case.saw(result.summary())
         message = one_error_line(result)

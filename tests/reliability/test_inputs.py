@@ -14,7 +14,7 @@ from khabar.normalize import ArabicNormalizer
 from khabar.train import _load_data
 
 from ..conftest import NEWS_SMALL, write_config
-from .conftest import one_error_line, only_line, run_main, tree_digest
+from .conftest import SMALL_FEATURES, one_error_line, only_line, run_main, tree_digest
 
 ARABIC = [json.loads(line) for line in NEWS_SMALL.read_text(encoding="utf-8").splitlines()]
 
@@ -263,7 +263,10 @@ def test_multi_label_with_a_single_label_trains(workdir, ledger):
         ]
         train = _labeled(workdir, "single.jsonl", rows)
         config = write_config(
-            workdir, task="multi_label", data={"train": train, "label_column": "topics"}
+            workdir,
+            task="multi_label",
+            data={"train": train, "label_column": "topics"},
+            features=SMALL_FEATURES,
         )
         result = run_main("train", config, "--json")
         case.crashed = result.crashed

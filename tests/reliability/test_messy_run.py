@@ -22,7 +22,7 @@ import khabar
 from khabar.dataset import load_labeled, read_table
 
 from ..conftest import NEWS_SMALL, write_config
-from .conftest import CliResult, only_line, run_main, tree_digest
+from .conftest import SMALL_FEATURES, CliResult, only_line, run_main, tree_digest
 
 pytestmark = pytest.mark.slow
 
@@ -105,6 +105,7 @@ class Messy:
                 "drop_leaked": True,
             },
             evaluation={"cv_folds": 6, "misclassified_examples": 5},
+            features=SMALL_FEATURES,
             reports_dir=str(self.reports),
         )
         self.refused: CliResult | None = None

@@ -45,8 +45,8 @@ def _config(folder: Path, **sections) -> Path:
             "name": "determinism",
             "experiment": "determinism",
             "features": {
-                "char": {"analyzer": "char_wb", "ngram_range": [2, 4], "min_df": 1},
-                "word": {"analyzer": "word", "ngram_range": [1, 2], "min_df": 1},
+                "char": {"analyzer": "char_wb", "ngram_range": [2, 3], "min_df": 2},
+                "word": {"analyzer": "word", "ngram_range": [1, 1], "min_df": 2},
             },
             "model": {"name": "sgd", "params": {"alpha": 0.0001}},
             **sections,
