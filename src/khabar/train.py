@@ -159,6 +159,11 @@ def train(
             with contextlib.suppress(Exception):
                 mlflow.end_run(status="KILLED")
             raise
+        except mlflow.exceptions.MlflowException as exc:  # e.g. the server went away mid-run
+            first_line = (exc.message.strip().splitlines() or [type(exc).__name__])[0]
+            message = f"run {run.info.run_id}: tracking store failed: {first_line}"
+            _record_error(message)
+            raise KhabarError(message) from None
         except OSError as exc:  # artifacts or reports: a full disk, a vanished folder
             message = f"run {run.info.run_id}: cannot write: {exc.strerror or exc}"
             _record_error(message)

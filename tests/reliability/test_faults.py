@@ -302,3 +302,27 @@ def test_artifact_store_full_during_a_run(workdir, ledger, monkeypatch):
         assert run.info.status == "FAILED" and run.info.run_id in message
         assert "No space left" in run.data.tags["khabar.error"]
         assert leftovers(workdir / "reports") == []
+
+
+@pytest.mark.slow
+def test_tracking_store_fails_mid_run(workdir, ledger, monkeypatch):
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    with ledger.case(
+        "faults",
+        "tracking store fails mid-run (logging metrics)",
+        "exit 2, one line naming the run; no report published",
+        fault=True,
+    ) as case:
+
+        def store_gone(*args, **kwargs):
+            raise MlflowException("API request to http://tracking/api failed: connection refused")
+
+        monkeypatch.setattr(mlflow, "log_metrics", store_gone)
+        result = run_main("train", write_config(workdir, features=SMALL_FEATURES))
+        case.crashed = result.crashed
+        case.saw(result.summary())
+        message = one_error_line(result)
+        assert "tracking store failed: API request" in message
+        assert tree_digest(workdir / "reports") == {}
