@@ -30,11 +30,23 @@ REGISTRY: dict[str, tuple[type[BaseEstimator], dict[str, Any]]] = {
 def check_model_config(name: str, params: dict[str, Any]) -> None:
     """Fail early, naming the field, when a classifier or parameter does not exist."""
     if name not in REGISTRY:
-        raise ValueError(f"unknown classifier {name!r}; expected one of {sorted(REGISTRY)}")
-    known = REGISTRY[name][0]().get_params()
+        raise ValueError(
+            f"model.name: unknown classifier {name!r}; expected one of {sorted(REGISTRY)}"
+        )
+    estimator_class, defaults = REGISTRY[name]
+    known = estimator_class().get_params()
     for key in params:
         if key not in known:
-            raise ValueError(f"{name} has no parameter {key!r}; expected one of {sorted(known)}")
+            raise ValueError(
+                f"model.params.{key}: {name} has no parameter {key!r}; expected one of {sorted(known)}"
+            )
+    # Values too (C: "abc", C: -1), now rather than when fitting starts after data loading.
+    validate = getattr(estimator_class(**{**defaults, **params}), "_validate_params", None)
+    if validate is not None:
+        try:
+            validate()
+        except ValueError as exc:  # scikit-learn's InvalidParameterError
+            raise ValueError(f"model.params: {exc}") from None
 
 
 def build_classifier(
@@ -43,7 +55,7 @@ def build_classifier(
     try:
         check_model_config(name, params)
     except ValueError as exc:
-        raise KhabarError(f"model: {exc}") from None
+        raise KhabarError(str(exc)) from None
     estimator_class, defaults = REGISTRY[name]
     estimator = estimator_class(**{**defaults, **params})
     if "random_state" in estimator.get_params() and "random_state" not in params:
@@ -74,15 +86,23 @@ class MultiLabelOneVsRest(ClassifierMixin, BaseEstimator):
         return self
 
     def predict(self, X) -> np.ndarray:  # noqa: N803
-        return self.model_.predict(X)
+        return self._per_class(self.model_.predict(X))
 
     @available_if(_inner_has("decision_function"))
     def decision_function(self, X) -> np.ndarray:  # noqa: N803
-        return self.model_.decision_function(X)
+        return self._per_class(self.model_.decision_function(X))
 
     @available_if(_inner_has("predict_proba"))
     def predict_proba(self, X) -> np.ndarray:  # noqa: N803
-        return self.model_.predict_proba(X)
+        return self._per_class(self.model_.predict_proba(X))
+
+    def _per_class(self, values) -> np.ndarray:
+        """One column per label. With a single label OneVsRest answers as for a binary
+        problem (1-D, or [negative, positive] probabilities): keep the positive column."""
+        values = np.asarray(values)
+        if len(self.classes_) == 1:
+            return (values[:, -1] if values.ndim == 2 else values).reshape(-1, 1)
+        return values
 
     def to_label_lists(self, indicator: np.ndarray) -> list[list[str]]:
         return [

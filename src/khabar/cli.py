@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import time
@@ -14,10 +15,12 @@ from khabar.errors import KhabarError
 
 def _train(args: argparse.Namespace) -> int:
     from khabar.config import load_config
+    from khabar.guard import sigterm_as_interrupt
     from khabar.train import train
 
     config = load_config(args.config, args.overrides)
-    result = train(config, args.config)
+    with sigterm_as_interrupt():
+        result = train(config, args.config, offline=args.offline)
     print(
         f"run {result.run_id}: test f1_macro {result.metrics.get('test_f1_macro', float('nan')):.4f}"
     )
@@ -37,6 +40,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from khabar.dataset import row_location
     from khabar.evaluate import compute_metrics
     from khabar.pipeline import class_labels, is_multi_label, top_weighted_features
     from khabar.predict import labeled_predictions, load_model
@@ -52,16 +56,18 @@ def _evaluate(args: argparse.Namespace) -> int:
         for label in value if multi else [value]:
             if label not in labels:
                 raise KhabarError(
-                    f"{args.data}: row {position + 1}: label {label!r} is not one the model "
-                    f"knows ({labels})"
+                    f"{args.data}: {row_location(frame, position)}: label {label!r} is not one "
+                    f"the model knows ({labels})"
                 )
     predicted = output["prediction"].tolist()
     metrics = compute_metrics(gold, predicted, labels, multi_label=multi)
     scores = output[[f"score_{label}" for label in labels]].to_numpy()
-    name = f"{Path(args.data).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    # The data file's name becomes a folder name: keep it to safe characters.
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(args.data).stem).lstrip("._") or "data"
+    name = f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     report_dir = Path(args.reports_dir) / "evaluations" / name
     text_column = args.text_column or model.named_steps["normalize"].text_column
-    write_report(
+    written = write_report(
         report_dir,
         ReportInputs(
             title=f"Evaluation of {args.model} on {args.data}",
@@ -79,6 +85,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             facts={"model": args.model, "data": f"{args.data} ({len(gold)} rows)"},
         ),
     )
+    report_dir = written[0].parent  # a fresh name if the planned one was taken
     for key, value in metrics.items():
         print(f"{key}\t{value:.4f}")
     print(f"report: {report_dir}/summary.md")
@@ -120,6 +127,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a config key, e.g. model.params.C=0.3",
     )
     train.add_argument("--json", action="store_true", help="print a JSON result as the last line")
+    train.add_argument(
+        "--offline",
+        action="store_true",
+        help="record in the local store mlflow.db even if MLFLOW_TRACKING_URI names a server",
+    )
     train.set_defaults(handler=_train)
 
     predict = commands.add_parser("predict", help="predict labels for a file of texts")
@@ -151,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except KhabarError as exc:
-        print(f"khabar: error: {exc}", file=sys.stderr)
+        # One line, always: a message quoting a library may carry line breaks.
+        print(f"khabar: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("khabar: interrupted; earlier runs and reports are untouched", file=sys.stderr)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -29,6 +30,15 @@ class DataConfig(_Strict):
     encoding: str = "utf-8"
     test_size: float = Field(0.2, gt=0, lt=1)
     drop_leaked: bool = False
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown encoding {value!r}; e.g. utf-8 or cp1256") from None
+        return value
 
 
 class NormalizeConfig(_Strict):
@@ -61,6 +71,21 @@ class TfidfConfig(_Strict):
         if low < 1 or high < low:
             raise ValueError(f"expected [min, max] with 1 <= min <= max, got {list(value)}")
         return value
+
+    @model_validator(mode="after")
+    def _valid_vectorizer_values(self) -> TfidfConfig:
+        # scikit-learn's own checks (min_df: -1, max_features: 0), now instead of mid-run.
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        try:
+            TfidfVectorizer(
+                min_df=self.min_df, max_df=self.max_df, max_features=self.max_features
+            )._validate_params()
+        except ValueError as exc:
+            raise ValueError(str(exc)) from None
+        if isinstance(self.min_df, float) and self.min_df > self.max_df:
+            raise ValueError(f"min_df {self.min_df} is above max_df {self.max_df}")
+        return self
 
 
 class FeaturesConfig(_Strict):
@@ -194,7 +219,7 @@ def _model_class(annotation: Any) -> Any:
 
 def _first_error(path: Path, error: ValidationError) -> str:
     problem = error.errors()[0]
-    where = ".".join(str(p) for p in problem["loc"]) or "(top level)"
+    where = ".".join(str(p) for p in problem["loc"])
     message = problem["msg"].removeprefix("Value error, ")
     if problem["type"] == "extra_forbidden":
         message = "unknown key"
@@ -206,7 +231,11 @@ def _first_error(path: Path, error: ValidationError) -> str:
         if problem["type"] not in ("missing",) and not isinstance(got, dict)
         else ""
     )
-    return f"{path}: {where}: {message}{detail}"
+    quoted = str(list(got)) if isinstance(got, list | tuple) else repr(got)
+    if isinstance(got, list | tuple | str) and quoted in message:
+        detail = ""  # the message already quotes the value
+    # A check on a whole section (e.g. model) names its field in the message itself.
+    return f"{path}: {where + ': ' if where else ''}{message}{detail}"
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:

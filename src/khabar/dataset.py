@@ -18,19 +18,58 @@ from khabar.errors import KhabarError
 TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet", ".txt")
 
 
+# Byte-order marks of encodings that are never valid UTF-8: name them instead of guessing.
+_WIDE_BOMS = {
+    b"\xff\xfe\x00\x00": "utf-32",
+    b"\x00\x00\xfe\xff": "utf-32",
+    b"\xff\xfe": "utf-16",
+    b"\xfe\xff": "utf-16",
+}
+
+
 def _decode(path: Path, encoding: str) -> str:
-    data = path.read_bytes()
-    codec = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise KhabarError(f"{path}: cannot read: {exc.strerror or type(exc).__name__}") from None
+    is_utf8 = encoding.lower().replace("_", "-") in ("utf-8", "utf8", "utf-8-sig")
+    codec = "utf-8-sig" if is_utf8 else encoding
+    if is_utf8:
+        for bom, wide in _WIDE_BOMS.items():
+            if data.startswith(bom):
+                raise KhabarError(
+                    f"{path}: file is {wide.upper()} (it starts with a {wide} byte-order mark), "
+                    f"not UTF-8: save it as UTF-8 or set the encoding to {wide} "
+                    "(data.encoding in a config, --encoding for predict and evaluate)"
+                )
+    elif not data.isascii() and _is_utf8(data):
+        # A single-byte codec such as cp1256 decodes any bytes, so UTF-8 read as cp1256
+        # would silently become mojibake; real cp1256 Arabic is never valid UTF-8.
+        raise KhabarError(
+            f"{path}: encoding {encoding!r} was given but the file is valid UTF-8 with "
+            "non-ASCII text; it is UTF-8: remove the encoding setting"
+        )
     try:
         return data.decode(codec)
     except UnicodeDecodeError as exc:
-        hint = " (Arabic files from Windows are often cp1256: set data.encoding=cp1256)"
+        hint = (
+            " (Arabic files from Windows are often cp1256: set data.encoding=cp1256 in the "
+            "config, or --encoding cp1256 for predict and evaluate)"
+        )
         raise KhabarError(
             f"{path}: not valid {encoding} at byte {exc.start} "
             f"(0x{data[exc.start]:02x}){hint if codec == 'utf-8-sig' else ''}"
         ) from None
     except LookupError:
         raise KhabarError(f"{path}: unknown encoding {encoding!r}") from None
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def read_table(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
@@ -130,11 +169,21 @@ def clean_texts(frame: pd.DataFrame, column: str, path: str | Path) -> list[str]
     for position, value in enumerate(frame[column].tolist()):
         if value is None or (isinstance(value, float) and pd.isna(value)):
             raise KhabarError(f"{path}: {row_location(frame, position)}: {column!r} is missing")
+        if isinstance(value, (list, tuple, dict)) or hasattr(value, "tolist"):
+            raise KhabarError(
+                f"{path}: {row_location(frame, position)}: {column!r} is not a text: "
+                f"{_short(value)}"
+            )
         value = str(value)
         if not value.strip():
             raise KhabarError(f"{path}: {row_location(frame, position)}: {column!r} is empty")
         texts.append(value)
     return texts
+
+
+def _short(value, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _as_label_list(value, path, frame, position, column) -> list[str]:
@@ -172,6 +221,11 @@ def clean_labels(
             continue
         if value is None or (isinstance(value, float) and pd.isna(value)) or not str(value).strip():
             raise KhabarError(f"{path}: {row_location(frame, position)}: label {column!r} is empty")
+        if isinstance(value, (list, tuple, dict)) or hasattr(value, "tolist"):
+            raise KhabarError(
+                f"{path}: {row_location(frame, position)}: label {column!r} is {_short(value)}, "
+                "not one label; for several labels per item set task: multi_label"
+            )
         labels.append(str(value).strip())
     return labels
 
@@ -186,6 +240,8 @@ class LabeledData:
     labels: list
     sha256: str = ""
     notes: list[str] = field(default_factory=list)
+    # Test rows whose text also occurs in this (training) data; set when a test set is loaded.
+    leaked_test_rows: int = 0
 
     @property
     def label_counts(self) -> dict[str, int]:
@@ -235,9 +291,9 @@ def check_test_labels(train: LabeledData, test: LabeledData) -> None:
 
 
 def find_leakage(train: LabeledData, test: LabeledData) -> list[int]:
-    """Positions of test rows whose text (after trimming) also occurs in training."""
-    seen = {text.strip() for text in train.texts}
-    return [i for i, text in enumerate(test.texts) if text.strip() in seen]
+    """Positions of test rows whose text (whitespace aside) also occurs in training."""
+    seen = {" ".join(text.split()) for text in train.texts}
+    return [i for i, text in enumerate(test.texts) if " ".join(text.split()) in seen]
 
 
 def split_train_test(

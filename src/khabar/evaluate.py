@@ -82,6 +82,7 @@ def grouped_f1(y_true: Sequence, y_pred: Sequence, groups: Sequence, labels: lis
 def choose_folds(labels: Sequence, requested: int, multi_label: bool) -> tuple[int, str | None]:
     """Reduce the fold count when the rarest class is smaller than it, and say so."""
     if multi_label:
+        _check_label_sets(labels)
         return min(requested, len(labels)), None
     counts = Counter(labels)
     if len(counts) < 2:
@@ -98,6 +99,18 @@ def choose_folds(labels: Sequence, requested: int, multi_label: bool) -> tuple[i
             f"only {rarest} training examples"
         )
     return requested, None
+
+
+def _check_label_sets(labels: Sequence) -> None:
+    """Multi-label training needs some label, and rows that differ in their labels."""
+    if not any(labels):
+        raise KhabarError("training data has no labels: every row's label list is empty")
+    label_sets = {tuple(sorted(row)) for row in labels}
+    if len(label_sets) < 2:
+        raise KhabarError(
+            f"every training row has the same labels {list(label_sets.pop())}; "
+            "need rows that differ to learn anything"
+        )
 
 
 def _fit_and_score(pipeline, X, y, train_idx, test_idx, labels, multi_label, groups, grouped):  # noqa: N803

@@ -67,15 +67,34 @@ def predict_frame(
     return output
 
 
-def write_table(frame: pd.DataFrame, path: str | Path) -> None:
-    """Write by extension (.csv, .jsonl, .parquet), atomically: a failure leaves no partial file."""
+def check_output_path(path: str | Path) -> None:
+    """An output path khabar can write, checked before any model is loaded."""
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in (".csv", ".jsonl", ".parquet"):
+    if path.suffix.lower() not in (".csv", ".jsonl", ".parquet"):
         raise KhabarError(f"{path}: output must end in .csv, .jsonl or .parquet")
-    if not path.parent.exists():
+    if not path.parent.is_dir():
         raise KhabarError(f"{path}: folder {path.parent} does not exist")
-    temporary = path.with_name(f".{path.name}.tmp")
+    if path.is_dir():
+        raise KhabarError(f"{path}: is a folder; expected an output file name")
+
+
+def write_table(frame: pd.DataFrame, path: str | Path) -> None:
+    """Write by extension (.csv, .jsonl, .parquet), atomically: a failure leaves no partial file
+    and an existing file at `path` stays as it was."""
+    path = Path(path)
+    check_output_path(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        _write_to(frame, temporary, path.suffix.lower())
+        os.replace(temporary, path)
+    except BaseException as exc:
+        temporary.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise KhabarError(f"{path}: cannot write: {exc.strerror or exc}") from None
+        raise
+
+
+def _write_to(frame: pd.DataFrame, temporary: Path, suffix: str) -> None:
     if suffix == ".jsonl":
         with open(temporary, "w", encoding="utf-8") as handle:
             for record in frame.to_dict(orient="records"):
@@ -87,7 +106,6 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> None:
         out.to_csv(temporary, index=False, encoding="utf-8")
     else:
         frame.to_parquet(temporary, index=False)
-    os.replace(temporary, path)
 
 
 def predict_file(
@@ -97,6 +115,7 @@ def predict_file(
     text_column: str | None = None,
     encoding: str = "utf-8",
 ) -> int:
+    check_output_path(output_path)
     model = load_model(model_uri)
     frame = read_table(input_path, encoding)
     output = predict_frame(model, frame, input_path, text_column)

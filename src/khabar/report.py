@@ -82,12 +82,33 @@ def _summary(inputs: ReportInputs, figures: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _publish(partial: Path, report_dir: Path) -> Path:
+    """Rename the finished folder into place under report_dir's name, or report_dir-2, -3 …
+    when that name is taken: an earlier report is never replaced."""
+    for attempt in range(1, 1000):
+        target = (
+            report_dir if attempt == 1 else report_dir.with_name(f"{report_dir.name}-{attempt}")
+        )
+        if target.exists():
+            continue
+        try:
+            os.rename(partial, target)  # fails, rather than replaces, if another run got there
+        except OSError:
+            if target.exists():
+                continue
+            raise
+        return target
+    raise KhabarError(f"{report_dir}: too many reports with this name")
+
+
 def write_report(report_dir: Path, inputs: ReportInputs) -> list[Path]:
-    """Write the figures and summary.md into report_dir. Everything goes into a hidden
-    partial folder first and is renamed into place at the end, so an interrupted run
-    leaves no half-written report and never touches earlier ones."""
+    """Write the figures and summary.md into report_dir (or report_dir-2, … if it exists).
+    Everything goes into a hidden partial folder first and is renamed into place at the
+    end, so an interrupted run leaves no half-written report and never touches earlier
+    ones. Returns the files written; their folder is the report's."""
     report_dir = Path(report_dir)
-    partial = report_dir.with_name(f".{report_dir.name}.partial")
+    # The process id keeps two runs that share a name from sharing a partial folder.
+    partial = report_dir.with_name(f".{report_dir.name}.{os.getpid()}.partial")
     try:
         partial.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -112,10 +133,11 @@ def write_report(report_dir: Path, inputs: ReportInputs) -> list[Path]:
             plots.plot_top_ngrams(inputs.top_features, partial / "top_ngrams.png")
             figures.append("top_ngrams.png")
         (partial / "summary.md").write_text(_summary(inputs, figures), encoding="utf-8")
-        if report_dir.exists():
-            shutil.rmtree(report_dir)
-        os.replace(partial, report_dir)
-    except BaseException:
+        report_dir = _publish(partial, report_dir)
+    except BaseException as exc:
         shutil.rmtree(partial, ignore_errors=True)
+        if isinstance(exc, OSError):  # a full disk, a folder removed meanwhile, …
+            reason = exc.strerror or str(exc)
+            raise KhabarError(f"cannot write the report {report_dir}: {reason}") from None
         raise
     return sorted(report_dir.iterdir())

@@ -14,29 +14,41 @@ from khabar.errors import KhabarError
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 
 
-def tracking_uri() -> str:
-    """MLFLOW_TRACKING_URI when set, else an embedded SQLite store in the working directory."""
+def tracking_uri(offline: bool = False) -> str:
+    """MLFLOW_TRACKING_URI when set, else an embedded SQLite store in the working directory.
+    `offline` always means the local store, whatever MLFLOW_TRACKING_URI says."""
+    if offline:
+        return DEFAULT_TRACKING_URI
     return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
-def connect(experiment: str) -> str:
+def check_reachable(uri: str) -> None:
+    """An http(s) tracking server must answer /health; other stores are local."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        requests.get(f"{uri.rstrip('/')}/health", timeout=5).raise_for_status()
+    except requests.RequestException as exc:
+        reason = type(exc).__name__
+        raise KhabarError(
+            f"tracking server {uri} is unreachable ({reason}); start it, or run with "
+            "--offline (or unset MLFLOW_TRACKING_URI) to record in the local store mlflow.db"
+        ) from None
+
+
+def connect(experiment: str, offline: bool = False) -> str:
     """Point MLflow at the store and select the experiment; an unreachable server is one
     clear error here, before any data is read or model trained. Returns the store URI."""
-    uri = tracking_uri()
-    if uri.startswith(("http://", "https://")):
-        try:
-            requests.get(f"{uri.rstrip('/')}/health", timeout=5).raise_for_status()
-        except requests.RequestException as exc:
-            reason = type(exc).__name__
-            raise KhabarError(
-                f"tracking server {uri} is unreachable ({reason}); start it, or unset "
-                "MLFLOW_TRACKING_URI to record in the local store mlflow.db"
-            ) from None
-    mlflow.set_tracking_uri(uri)
+    uri = tracking_uri(offline)
+    check_reachable(uri)
     try:
+        mlflow.set_tracking_uri(uri)
         mlflow.set_experiment(experiment)
     except mlflow.exceptions.MlflowException as exc:
         raise KhabarError(f"tracking store {uri}: {exc.message.splitlines()[0]}") from None
+    except Exception as exc:  # e.g. a SQLite file that cannot be created: OSError, SQLAlchemy
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise KhabarError(f"tracking store {uri}: cannot open it: {first_line}") from None
     return uri
 
 

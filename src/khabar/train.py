@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from dataclasses import dataclass
@@ -21,7 +22,9 @@ from khabar.dataset import (
     load_labeled,
     split_train_test,
 )
+from khabar.errors import KhabarError
 from khabar.evaluate import choose_folds, compute_metrics, cross_validate
+from khabar.guard import fit_errors_as_user_errors, preflight
 from khabar.pipeline import (
     build_pipeline,
     class_labels,
@@ -83,6 +86,7 @@ def _load_data(config: ExperimentConfig) -> tuple[LabeledData, LabeledData]:
         test = load(data.test)
     check_test_labels(train, test)
     leaked = find_leakage(train, test)
+    train.leaked_test_rows = len(leaked)
     if leaked:
         examples = "; ".join(repr(test.texts[i][:60]) for i in leaked[:3])
         action = (
@@ -93,9 +97,17 @@ def _load_data(config: ExperimentConfig) -> tuple[LabeledData, LabeledData]:
         train.notes.append(
             f"leakage: {len(leaked)} test texts also occur in training, {action}: {examples}"
         )
-        print(f"warning: {len(leaked)} test texts also occur in the training data ({action})")
+        print(
+            f"warning: leakage: {len(leaked)} test texts also occur in the training data "
+            f"({action}), e.g. {examples}"
+        )
         if data.drop_leaked:
             keep = sorted(set(range(len(test.texts))) - set(leaked))
+            if not keep:
+                raise KhabarError(
+                    f"{data.test or data.train}: every test text also occurs in the training "
+                    "data; with data.drop_leaked=true no test rows are left"
+                )
             test = test.subset(keep)
     return train, test
 
@@ -105,15 +117,24 @@ def _run_name(config: ExperimentConfig) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", f"{config.name}-{stamp}")
 
 
-def train(config: ExperimentConfig, config_path: str | Path | None = None) -> TrainResult:
-    """Train, evaluate, report and log one experiment config as one MLflow run."""
-    connect(config.experiment)  # fails before any work when the store is unreachable
+def train(
+    config: ExperimentConfig, config_path: str | Path | None = None, *, offline: bool = False
+) -> TrainResult:
+    """Train, evaluate, report and log one experiment config as one MLflow run.
+    `offline` records to the local store even when MLFLOW_TRACKING_URI names a server."""
+    # Server, input files and reports folder are checked before any work; the data is
+    # validated before the store is opened, so a bad file creates no run at all.
+    preflight(config, offline=offline)
     train_data, test_data = _load_data(config)
     multi = config.task == "multi_label"
     groups_column = (
         config.evaluation.grouped_metric.group_column if config.evaluation.grouped_metric else None
     )
-    folds, fold_note = choose_folds(train_data.labels, config.evaluation.cv_folds, multi)
+    try:
+        folds, fold_note = choose_folds(train_data.labels, config.evaluation.cv_folds, multi)
+    except KhabarError as exc:
+        raise KhabarError(f"{config.data.train}: {exc}") from None
+    connect(config.experiment, offline=offline)
     notes = list(train_data.notes) + ([fold_note] if fold_note else [])
     if fold_note:
         print(f"note: {fold_note}")
@@ -134,9 +155,30 @@ def train(config: ExperimentConfig, config_path: str | Path | None = None) -> Tr
                 report_dir,
             )
         except KeyboardInterrupt:
-            mlflow.end_run(status="KILLED")
+            # A store that fails now must not turn a clean interruption into a traceback.
+            with contextlib.suppress(Exception):
+                mlflow.end_run(status="KILLED")
             raise
-        return TrainResult(run.info.run_id, result[0], result[1], str(report_dir))
+        except mlflow.exceptions.MlflowException as exc:  # e.g. the server went away mid-run
+            first_line = (exc.message.strip().splitlines() or [type(exc).__name__])[0]
+            message = f"run {run.info.run_id}: tracking store failed: {first_line}"
+            _record_error(message)
+            raise KhabarError(message) from None
+        except OSError as exc:  # artifacts or reports: a full disk, a vanished folder
+            message = f"run {run.info.run_id}: cannot write: {exc.strerror or exc}"
+            _record_error(message)
+            raise KhabarError(message) from None
+        except KhabarError as exc:
+            _record_error(str(exc))
+            raise
+        return TrainResult(run.info.run_id, result[0], result[1], str(result[2]))
+
+
+def _record_error(message: str) -> None:
+    """The run ends FAILED (by the context manager); say why where the UI shows it, unless
+    the store itself is what failed."""
+    with contextlib.suppress(Exception):
+        mlflow.set_tag("khabar.error", message[:5000])
 
 
 def _train_in_run(
@@ -156,6 +198,7 @@ def _train_in_run(
             "data.train_sha256": train_data.sha256,
             "data.test_sha256": test_data.sha256,
             "evaluation.cv_folds_used": folds,
+            "data.leaked_test_rows": train_data.leaked_test_rows,
             "khabar_version": __version__,
         }
     )
@@ -168,22 +211,24 @@ def _train_in_run(
 
     labels = sorted(train_data.label_counts)
     started = time.perf_counter()
-    cv_summary, _ = cross_validate(
-        pipeline,
-        X_train,
-        train_data.labels,
-        labels,
-        folds=folds,
-        seed=config.seed,
-        multi_label=multi,
-        groups=train_groups,
-        grouped=grouped,
-        n_jobs=config.evaluation.n_jobs,
-    )
+    with fit_errors_as_user_errors(config):
+        cv_summary, _ = cross_validate(
+            pipeline,
+            X_train,
+            train_data.labels,
+            labels,
+            folds=folds,
+            seed=config.seed,
+            multi_label=multi,
+            groups=train_groups,
+            grouped=grouped,
+            n_jobs=config.evaluation.n_jobs,
+        )
     cv_seconds = time.perf_counter() - started
 
     started = time.perf_counter()
-    pipeline.fit(X_train, train_data.labels)
+    with fit_errors_as_user_errors(config):
+        pipeline.fit(X_train, train_data.labels)
     fit_seconds = time.perf_counter() - started
     labels = class_labels(pipeline)
     predicted = predict_labels(pipeline, X_test)
@@ -225,6 +270,7 @@ def _train_in_run(
             misclassified_examples=config.evaluation.misclassified_examples,
         ),
     )
+    report_dir = report_files[0].parent  # a fresh name if the planned one was taken
     for path in report_files:
         mlflow.log_artifact(str(path), artifact_path="report")
 
@@ -238,4 +284,4 @@ def _train_in_run(
         serialization_format="skops",
         skops_trusted_types=persist.types_to_trust(pipeline),
     )
-    return info.model_uri, metrics
+    return info.model_uri, metrics, report_dir

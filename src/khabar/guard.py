@@ -1,0 +1,131 @@
+"""Reliability guards: checks that run before any work starts, the translation of fitting
+failures into one-line user errors, and SIGTERM handled like Ctrl-C."""
+
+from __future__ import annotations
+
+import signal
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from khabar.config import ExperimentConfig
+from khabar.errors import KhabarError
+from khabar.track import check_reachable, tracking_uri
+
+
+def check_input_files(config: ExperimentConfig) -> None:
+    """Each data path the config names exists, else an error naming the config field."""
+    for field, value in (("data.train", config.data.train), ("data.test", config.data.test)):
+        if value is None:
+            continue
+        path = Path(value)
+        if not path.exists():
+            raise KhabarError(f"{field}: data file not found: {value}")
+        if not path.is_file():
+            raise KhabarError(f"{field}: {value} is a folder; expected a data file")
+
+
+def _write_problem(folder: Path) -> str | None:
+    """Why nothing can be written in folder (created if missing), or None if it can."""
+    if folder.exists() and not folder.is_dir():
+        return f"{folder} is a file; expected a folder to write into"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".khabar-write-check-"):
+            pass
+    except OSError as exc:
+        return f"cannot write to {folder}: {exc.strerror or type(exc).__name__}"
+    return None
+
+
+def check_writable_dir(folder: str | Path, field: str) -> None:
+    """Create the folder and a scratch file in it now, so an unwritable place fails before
+    training rather than after hours of it."""
+    problem = _write_problem(Path(folder))
+    if problem:
+        raise KhabarError(f"{field}: {problem}")
+
+
+def check_local_store(uri: str) -> None:
+    """A SQLite store needs a writable file and folder (for its journal). Checked here
+    because MLflow itself retries an unopenable database for about two minutes."""
+    if not uri.startswith("sqlite:///"):
+        return
+    database = Path(uri.removeprefix("sqlite:///").split("?")[0])
+    if str(database) in ("", ".", ":memory:"):
+        return
+    problem = _write_problem(database.absolute().parent)
+    if problem is None and database.exists():
+        try:
+            with open(database, "ab"):  # appends nothing; only asks for write access
+                pass
+        except OSError as exc:
+            problem = f"cannot write to {database}: {exc.strerror or type(exc).__name__}"
+    if problem:
+        raise KhabarError(
+            f"tracking store {uri}: {problem}; run from a writable folder or set "
+            "MLFLOW_TRACKING_URI"
+        )
+
+
+def preflight(config: ExperimentConfig, *, offline: bool = False) -> None:
+    """Everything that can be checked before reading data or training: the tracking server
+    answers (or the local store is writable), the input files exist, the reports folder
+    is writable."""
+    uri = tracking_uri(offline=offline)
+    check_reachable(uri)
+    check_local_store(uri)
+    check_input_files(config)
+    check_writable_dir(config.reports_dir, "reports_dir")
+
+
+# scikit-learn's words for the feature failures a user's data or settings cause.
+_FEATURE_PROBLEMS = {
+    "empty vocabulary": "no n-grams at all: after normalization the training texts are empty "
+    "(only URLs, mentions, emoji or whitespace?)",
+    "no terms remain": "features.*.min_df / max_df leave no n-gram",
+    "max_df corresponds to < documents than min_df": "features.*.max_df keeps fewer documents "
+    "than min_df",
+}
+
+
+def describe_fit_error(exc: ValueError, config: ExperimentConfig) -> str:
+    """One line saying which setting or data made fitting fail."""
+    message = " ".join(str(exc).split())
+    for pattern, meaning in _FEATURE_PROBLEMS.items():
+        if pattern in message:
+            return f"{config.data.train}: cannot build features: {meaning} ({message})"
+    return (
+        f"model.name={config.model.name} model.params={config.model.params}: fitting failed "
+        f"on {config.data.train}: {message}"
+    )
+
+
+@contextmanager
+def fit_errors_as_user_errors(config: ExperimentConfig) -> Iterator[None]:
+    """scikit-learn raises ValueError for data or settings it cannot fit; the user gets one
+    line naming the setting and the file (the original stays chained for the Python API)."""
+    try:
+        yield
+    except ValueError as exc:
+        raise KhabarError(describe_fit_error(exc, config)) from exc
+
+
+def _raise_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """`kill` (SIGTERM, e.g. a job scheduler's time limit) then ends a run like Ctrl-C: the
+    MLflow run is marked KILLED and partial report files are removed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
