@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import skops.io as sio
@@ -17,6 +18,29 @@ SKOPS_FILE = "model.skops"
 
 def untrusted_types(path: Path) -> list[str]:
     return list(sio.get_untrusted_types(file=path))
+
+
+def _resolve(name: str) -> object | None:
+    """The object a dotted name refers to, importing only from already trusted packages."""
+    parts = name.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        try:
+            found: object = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        except Exception:  # a module that fails to import names nothing we trust
+            return None
+        for attribute in parts[cut:]:
+            found = getattr(found, attribute, None)
+        return found
+    return None
+
+
+def is_trusted_type(name: str) -> bool:
+    """A class from khabar, scikit-learn, numpy or scipy.sparse. Functions are refused even
+    there: a skops file can name any function (e.g. one that runs a command) as a step's
+    callable, and a khabar Pipeline stores none."""
+    return name.startswith(TRUSTED_MODULE_PREFIXES) and isinstance(_resolve(name), type)
 
 
 def types_to_trust(model: Pipeline) -> list[str]:
@@ -36,11 +60,11 @@ def load_skops(path: Path) -> Pipeline:
         needed = untrusted_types(path)
     except Exception as exc:  # a damaged or foreign file: skops raises many types
         raise KhabarError(f"{path}: not a readable skops model file: {exc}") from None
-    refused = [t for t in needed if not t.startswith(TRUSTED_MODULE_PREFIXES)]
+    refused = [t for t in needed if not is_trusted_type(t)]
     if refused:
         raise KhabarError(
             f"{path}: refusing to load untrusted type(s) {refused}; a khabar model holds only "
-            f"types from {', '.join(p.rstrip('.') for p in TRUSTED_MODULE_PREFIXES)}"
+            f"classes from {', '.join(p.rstrip('.') for p in TRUSTED_MODULE_PREFIXES)}"
         )
     model = sio.load(path, trusted=needed)
     if not isinstance(model, Pipeline):

@@ -19,9 +19,9 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
-def connect(experiment: str) -> str:
-    """Point MLflow at the store and select the experiment; an unreachable server is one
-    clear error here, before any data is read or model trained. Returns the store URI."""
+def use_store() -> str:
+    """Point MLflow at the store; an unreachable server is one clear error here, not minutes
+    of MLflow's retries later. Returns the store URI."""
     uri = tracking_uri()
     if uri.startswith(("http://", "https://")):
         try:
@@ -33,6 +33,13 @@ def connect(experiment: str) -> str:
                 "MLFLOW_TRACKING_URI to record in the local store mlflow.db"
             ) from None
     mlflow.set_tracking_uri(uri)
+    return uri
+
+
+def connect(experiment: str) -> str:
+    """Point MLflow at the store and select the experiment; an unreachable server is one
+    clear error here, before any data is read or model trained. Returns the store URI."""
+    uri = use_store()
     try:
         mlflow.set_experiment(experiment)
     except mlflow.exceptions.MlflowException as exc:
