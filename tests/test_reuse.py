@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -19,11 +20,14 @@ from sklearn.preprocessing import FunctionTransformer
 import khabar
 import khabar.cli
 import khabar.export
+from khabar.classifiers import REGISTRY
 from khabar.cli import build_parser, main
+from khabar.config import ExperimentConfig
 from khabar.errors import KhabarError
 from khabar.modelinfo import METADATA_FILE, KhabarVersionWarning, sha256_of
 from khabar.normalize import ArabicNormalizer
-from khabar.persist import SKOPS_FILE, load_skops
+from khabar.persist import SKOPS_FILE, load_skops, save_skops
+from khabar.pipeline import build_pipeline
 from khabar.serve import make_server, request_frame
 
 from .conftest import NEWS_SMALL
@@ -259,3 +263,32 @@ def test_serving_rejects_unknown_request_forms():
         request_frame(b'{"texts": ["x"]}', "application/json", "text")
     with pytest.raises(KhabarError, match="not UTF-8 JSON"):
         request_frame(b"{", "application/json", "text")
+
+
+def test_every_pipeline_khabar_builds_loads_under_the_trust_policy(tmp_path):
+    """The policy must not refuse khabar's own models: each classifier, calibrated or not,
+    single- or multi-label, round-trips through skops and predicts the same."""
+    rows = pd.read_json(NEWS_SMALL, lines=True)
+    for name, calibrate, multi in itertools.product(REGISTRY, (False, True), (False, True)):
+        config = ExperimentConfig.model_validate(
+            {
+                "name": "policy",
+                "experiment": "policy",
+                "task": "multi_label" if multi else "single_label",
+                "data": {"train": str(NEWS_SMALL)},
+                "features": {"char": {"ngram_range": [2, 3], "max_features": 300}},
+                "model": {"name": name, "calibrate": calibrate},
+            }
+        )
+        labels = rows["topics"].tolist() if multi else rows["primary"].tolist()
+        model = build_pipeline(config).fit(rows[["text"]], labels)
+        path = tmp_path / f"{name}-{calibrate}-{multi}.skops"
+        save_skops(model, path)
+        loaded = load_skops(path)
+        assert (loaded.predict(TEXTS) == model.predict(TEXTS)).all(), path.name
+
+
+def test_ui_points_to_the_team_server_instead_of_starting_one(monkeypatch, capsys):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    code, out, _ = run_cli(capsys, "ui")
+    assert code == 0 and "serves the MLflow UI itself" in out

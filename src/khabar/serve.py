@@ -166,5 +166,7 @@ def serve(model_uri: str, host: str = "127.0.0.1", port: int = 8080) -> None:
     )
     try:
         server.serve_forever()
+    except KeyboardInterrupt:
+        print("stopped")
     finally:
         server.server_close()
