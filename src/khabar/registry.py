@@ -62,13 +62,9 @@ def register(run_id: str, name: str, alias: str | None = None) -> Registered:
     model_id = logged_model_id(run_id)
     client = mlflow.MlflowClient()
     try:
-        try:
-            client.get_registered_model(name)
-        except MlflowException:
-            client.create_registered_model(name)
-        version = client.create_model_version(
-            name, source=f"models:/{model_id}", run_id=run_id, model_id=model_id
-        )
+        # mlflow.register_model (not client.create_model_version) also tags the logged model
+        # with its versions, which the UI's runs table shows as "NAME vN".
+        version = mlflow.register_model(f"models:/{model_id}", name)
     except MlflowException as exc:
         raise KhabarError(f"cannot register run {run_id} as {name!r}: {_first_line(exc)}") from None
     if alias:
