@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -43,3 +44,44 @@ def write_config(folder: Path, **sections) -> Path:
     path = folder / f"{config['name']}.yaml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     return path
+
+
+@dataclass
+class SharedStore:
+    folder: Path
+    tracking_uri: str
+    runs: dict  # short name -> khabar.train.TrainResult
+
+
+@pytest.fixture(scope="session")
+def shared_store(tmp_path_factory) -> SharedStore:
+    """One MLflow store holding two finished trainings of the fixture ("svc": linear SVC,
+    "nb": complement NB), shared by the reuse, serving and UI tests: a training costs about
+    10 s, mostly MLflow logging the model. Tests that read it must not train into it."""
+    from khabar.config import load_config
+    from khabar.train import train
+
+    folder = tmp_path_factory.mktemp("shared-store")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    runs = {}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        for short, model in (
+            ("svc", {"name": "linear_svc", "params": {"C": 0.5}}),
+            ("nb", {"name": "complement_nb", "params": {}}),
+        ):
+            path = write_config(folder, name=f"shared-topic-{short}", model=model)
+            runs[short] = train(load_config(path), path)
+    return SharedStore(folder, uri, runs)
+
+
+@pytest.fixture
+def in_shared_store(shared_store, monkeypatch) -> SharedStore:
+    """Work in the shared store's folder, with MLflow pointed at it."""
+    monkeypatch.chdir(shared_store.folder)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", shared_store.tracking_uri)
+    import mlflow
+
+    mlflow.set_tracking_uri(shared_store.tracking_uri)  # a direct MLflow call sees it too
+    return shared_store

@@ -1,4 +1,4 @@
-"""Command line: khabar train | predict | evaluate | ui."""
+"""Command line: khabar train | predict | evaluate | ui | register | export | serve."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from khabar.errors import KhabarError
@@ -96,6 +97,11 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _ui(args: argparse.Namespace) -> int:
     from khabar.track import tracking_uri
 
+    if tracking_uri().startswith(("http://", "https://")):
+        print(
+            f"the tracking server {tracking_uri()} serves the MLflow UI itself: open it in a browser"
+        )
+        return 0
     command = [
         sys.executable,
         "-m",
@@ -110,6 +116,43 @@ def _ui(args: argparse.Namespace) -> int:
     ]
     print(f"MLflow UI on http://{args.host}:{args.port} (store {tracking_uri()}); Ctrl-C stops it")
     return subprocess.call(command)
+
+
+def _register(args: argparse.Namespace) -> int:
+    from khabar.registry import register
+
+    registered = register(args.run_id, args.name, args.alias)
+    print(f"registered run {registered.run_id} as {registered.name} version {registered.version}")
+    print(f"model: {registered.uri}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from khabar.export import export_model
+
+    folder = export_model(args.model, args.output)
+    print(f"exported {args.model} to {folder}/ (model.skops, metadata.json)")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from khabar.serve import serve
+
+    serve(args.model, args.host, args.port)
+    return 0
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    # khabar's own warnings are for users: one line, without a source location.
+    from khabar.modelinfo import KhabarVersionWarning
+
+    if issubclass(category, KhabarVersionWarning):
+        print(f"khabar: warning: {message}", file=sys.stderr)
+    else:
+        _default_show_warning(message, category, filename, lineno, file, line)
+
+
+_default_show_warning = warnings.showwarning
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -155,11 +198,33 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--port", type=int, default=5000)
     ui.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
     ui.set_defaults(handler=_ui)
+
+    register = commands.add_parser(
+        "register", help="register a run's model in the MLflow Model Registry, with an alias"
+    )
+    register.add_argument("run_id", metavar="RUN_ID")
+    register.add_argument("--name", required=True, help="registered model name, e.g. khabar-topic")
+    register.add_argument("--alias", default=None, help="e.g. champion: then models:/NAME@champion")
+    register.set_defaults(handler=_register)
+
+    export = commands.add_parser(
+        "export", help="write a self-contained model folder: model.skops + metadata.json"
+    )
+    export.add_argument("model", metavar="MODEL", help="runs:/…, models:/name@alias or a folder")
+    export.add_argument("--output", required=True, help="a new (or empty) folder")
+    export.set_defaults(handler=_export)
+
+    serve = commands.add_parser("serve", help="serve a model over HTTP: POST /invocations")
+    serve.add_argument("--model", required=True, help="runs:/…, models:/name@alias or a folder")
+    serve.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.set_defaults(handler=_serve)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    warnings.showwarning = _show_warning
     try:
         return args.handler(args)
     except KhabarError as exc:

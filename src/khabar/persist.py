@@ -16,23 +16,31 @@ TRUSTED_MODULE_PREFIXES = ("khabar.", "sklearn.", "numpy.", "scipy.sparse.")
 SKOPS_FILE = "model.skops"
 
 
-def _is_class(name: str) -> bool:
-    """Whether a dotted name (module.Class) names a class. Functions are refused even from
-    trusted packages: a stored function (numpy.save, …) would run on the user's data."""
-    parts = name.split(".")
-    for split in range(len(parts) - 1, 0, -1):
-        try:
-            target = importlib.import_module(".".join(parts[:split]))
-        except ImportError:
-            continue
-        for attribute in parts[split:]:
-            target = getattr(target, attribute, None)
-        return isinstance(target, type)
-    return False
-
-
 def untrusted_types(path: Path) -> list[str]:
     return list(sio.get_untrusted_types(file=path))
+
+
+def _resolve(name: str) -> object | None:
+    """The object a dotted name refers to, importing only from already trusted packages."""
+    parts = name.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        try:
+            found: object = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        except Exception:  # a module that fails to import names nothing we trust
+            return None
+        for attribute in parts[cut:]:
+            found = getattr(found, attribute, None)
+        return found
+    return None
+
+
+def is_trusted_type(name: str) -> bool:
+    """A class from khabar, scikit-learn, numpy or scipy.sparse. Functions are refused even
+    there: a skops file can name any function (e.g. one that runs a command) as a step's
+    callable, and a khabar Pipeline stores none."""
+    return name.startswith(TRUSTED_MODULE_PREFIXES) and isinstance(_resolve(name), type)
 
 
 def types_to_trust(model: Pipeline) -> list[str]:
@@ -53,7 +61,7 @@ def load_skops(path: Path) -> Pipeline:
     except Exception as exc:  # a damaged or foreign file: skops raises many types
         raise KhabarError(f"{path}: not a readable skops model file: {exc}") from None
     # Only trusted packages are imported to look a name up, so the check runs no foreign code.
-    refused = [t for t in needed if not (t.startswith(TRUSTED_MODULE_PREFIXES) and _is_class(t))]
+    refused = [t for t in needed if not is_trusted_type(t)]
     if refused:
         raise KhabarError(
             f"{path}: refusing to load untrusted type(s) {refused}; a khabar model holds only "

@@ -13,6 +13,7 @@ from sklearn.pipeline import Pipeline
 from khabar import persist
 from khabar.dataset import clean_labels, clean_texts, read_table
 from khabar.errors import KhabarError
+from khabar.modelinfo import check_model_folder
 from khabar.pipeline import class_labels, class_scores, is_multi_label, predict_labels
 from khabar.track import tracking_uri
 
@@ -22,6 +23,7 @@ def _model_file(folder: Path) -> Path:
     path = folder / persist.SKOPS_FILE
     if not path.is_file():
         raise KhabarError(f"{folder}: no {persist.SKOPS_FILE} (not a skops-format khabar model)")
+    check_model_folder(folder, path)  # an export's checksum; a scikit-learn version warning
     return path
 
 

@@ -36,13 +36,20 @@ def check_reachable(uri: str) -> None:
         ) from None
 
 
+def use_store(offline: bool = False) -> str:
+    """Point MLflow at the store; an unreachable server is one clear error here, not minutes
+    of MLflow's retries later. Returns the store URI."""
+    uri = tracking_uri(offline)
+    check_reachable(uri)
+    mlflow.set_tracking_uri(uri)
+    return uri
+
+
 def connect(experiment: str, offline: bool = False) -> str:
     """Point MLflow at the store and select the experiment; an unreachable server is one
     clear error here, before any data is read or model trained. Returns the store URI."""
-    uri = tracking_uri(offline)
-    check_reachable(uri)
+    uri = use_store(offline)
     try:
-        mlflow.set_tracking_uri(uri)
         mlflow.set_experiment(experiment)
     except mlflow.exceptions.MlflowException as exc:
         raise KhabarError(f"tracking store {uri}: {exc.message.splitlines()[0]}") from None

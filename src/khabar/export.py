@@ -1,0 +1,111 @@
+"""Export: a self-contained model folder (model.skops + metadata.json) that needs no MLflow
+store to be loaded, checked and traced back to its config and metrics."""
+
+from __future__ import annotations
+
+import shutil
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import yaml
+from mlflow.exceptions import MlflowException
+
+from khabar import persist
+from khabar.errors import KhabarError
+from khabar.modelinfo import (
+    EXPORT_FORMAT,
+    EXPORT_FORMAT_VERSION,
+    read_metadata,
+    running_versions,
+    sha256_of,
+    write_metadata,
+)
+from khabar.pipeline import class_labels, is_multi_label
+from khabar.predict import load_model
+from khabar.registry import run_id_of
+from khabar.track import use_store
+
+RESOLVED_CONFIG_ARTIFACT = "config/resolved.yaml"  # what train.py logs for every run
+
+
+def _provenance_from_run(run_id: str) -> dict[str, Any]:
+    """The run's resolved config and metrics, as train.py logged them."""
+    try:
+        run = mlflow.MlflowClient().get_run(run_id)
+    except MlflowException as exc:
+        raise KhabarError(f"run {run_id}: {exc.message.splitlines()[0]}") from None
+    try:
+        local = mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path=RESOLVED_CONFIG_ARTIFACT
+        )
+        config = yaml.safe_load(Path(local).read_text(encoding="utf-8"))
+    except (MlflowException, OSError):
+        config = None  # a run logged by hand, without khabar's config artifact
+    return {
+        "run_id": run_id,
+        "experiment_id": run.info.experiment_id,
+        "run_name": run.info.run_name,
+        "config": config,
+        "metrics": dict(sorted(run.data.metrics.items())),
+    }
+
+
+def _provenance(model: str) -> dict[str, Any]:
+    folder = Path(model)
+    if folder.is_dir():
+        previous = read_metadata(folder)  # re-exporting an export keeps its history
+        keys = ("run_id", "experiment_id", "run_name", "config", "metrics", "source")
+        return {k: previous.get(k) for k in keys} if previous else {"config": None, "metrics": None}
+    run_id = run_id_of(model)
+    if run_id is None:
+        return {"config": None, "metrics": None}
+    return _provenance_from_run(run_id)
+
+
+def export_model(model: str, output: str | Path) -> Path:
+    """Write MODEL (MLflow URI or folder) into the new folder OUTPUT: model.skops (no pickle)
+    and metadata.json (labels, config, metrics, versions, checksum). Returns OUTPUT."""
+    output = Path(output)
+    if output.exists() and (not output.is_dir() or any(output.iterdir())):
+        raise KhabarError(f"{output}: already exists and is not an empty folder; choose a new one")
+    if not output.parent.is_dir():
+        raise KhabarError(f"{output}: folder {output.parent} does not exist")
+    if not Path(model).exists():
+        use_store()  # an unreachable tracking server fails here, in one line
+    pipeline = load_model(model)  # through skops and khabar's trust policy
+    provenance = _provenance(model)
+    if "source" not in provenance or not provenance["source"]:
+        provenance["source"] = str(model)
+
+    # Build in a sibling temporary folder and rename: a failure leaves no half export.
+    staging = output.parent / f".{output.name}.partial-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()
+    try:
+        model_file = staging / persist.SKOPS_FILE
+        persist.save_skops(pipeline, model_file)
+        persist.load_skops(model_file)  # the export must load under the policy it ships with
+        write_metadata(
+            staging,
+            {
+                "format": EXPORT_FORMAT,
+                "format_version": EXPORT_FORMAT_VERSION,
+                "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "model_file": persist.SKOPS_FILE,
+                "sha256": sha256_of(model_file),
+                "labels": class_labels(pipeline),
+                "multi_label": is_multi_label(pipeline),
+                "text_column": pipeline.named_steps["normalize"].text_column,
+                "skops_trusted_types": persist.types_to_trust(pipeline),
+                "versions": running_versions(),
+                **provenance,
+            },
+        )
+        if output.exists():
+            output.rmdir()  # empty, checked above
+        staging.rename(output)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return output

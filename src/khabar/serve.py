@@ -1,0 +1,172 @@
+"""Serve a model over HTTP with MLflow's scoring protocol (POST /invocations), loading it
+through khabar's trust policy and answering exactly what `khabar predict` writes."""
+
+from __future__ import annotations
+
+import io
+import ipaddress
+import json
+import sys
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pandas as pd
+from sklearn.pipeline import Pipeline
+
+from khabar.errors import KhabarError
+from khabar.modelinfo import running_versions
+from khabar.pipeline import class_labels, is_multi_label
+from khabar.predict import load_model, predict_frame
+
+MAX_BODY_BYTES = 32 * 1024 * 1024  # a batch of news texts, not a corpus: send corpora in parts
+REQUEST_NAME = "request"  # stands in for a file name in the errors predict_frame raises
+
+
+def request_frame(body: bytes, content_type: str, text_column: str) -> pd.DataFrame:
+    """The texts of an /invocations request, in any input form MLflow's scoring server takes:
+    JSON `dataframe_split`, `dataframe_records`, `inputs` or `instances` (a list of texts or
+    of records), or CSV with a header."""
+    if content_type.split(";")[0].strip().lower() == "text/csv":
+        return pd.read_csv(io.BytesIO(body), dtype=str, keep_default_na=False, na_values=[""])
+    try:
+        payload = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise KhabarError(f"{REQUEST_NAME}: body is not UTF-8 JSON: {exc}") from None
+    if isinstance(payload, dict) and "dataframe_split" in payload:
+        split = payload["dataframe_split"]
+        if not isinstance(split, dict) or "data" not in split:
+            raise KhabarError(f"{REQUEST_NAME}: dataframe_split needs 'columns' and 'data'")
+        return pd.DataFrame(split["data"], columns=split.get("columns"))
+    if isinstance(payload, dict) and "dataframe_records" in payload:
+        return pd.DataFrame.from_records(payload["dataframe_records"])
+    rows: Any = payload
+    if isinstance(payload, dict):
+        keys = [k for k in ("inputs", "instances") if k in payload]
+        if not keys:
+            raise KhabarError(
+                f"{REQUEST_NAME}: expected one of dataframe_split, dataframe_records, inputs, "
+                f"instances; got keys {sorted(payload)}"
+            )
+        rows = payload[keys[0]]
+    if isinstance(rows, str):
+        rows = [rows]
+    if not isinstance(rows, list):
+        raise KhabarError(f"{REQUEST_NAME}: expected a list of texts or records")
+    if all(isinstance(r, dict) for r in rows) and rows:
+        return pd.DataFrame.from_records(rows)
+    return pd.DataFrame({text_column: rows})
+
+
+def predictions(model: Pipeline, frame: pd.DataFrame) -> list[dict[str, Any]]:
+    if frame.empty:
+        return []
+    return predict_frame(model, frame, REQUEST_NAME).to_dict(orient="records")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _ModelServer
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; with Nagle's algorithm the second waits for the
+    # client's delayed ACK, adding ~40 ms to every small request on a kept-alive connection.
+    disable_nagle_algorithm = True
+
+    def _reply(self, status: HTTPStatus, payload: Any) -> None:
+        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _error(self, status: HTTPStatus, message: str) -> None:
+        self._reply(status, {"error_code": status.name, "message": message})
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        if self.path in ("/ping", "/health"):
+            self._reply(HTTPStatus.OK, {"status": "ok"})
+        elif self.path == "/version":
+            self._reply(HTTPStatus.OK, self.server.description)
+        else:
+            self._error(HTTPStatus.NOT_FOUND, f"no such path {self.path}; POST /invocations")
+
+    def do_POST(self) -> None:  # noqa: N802
+        if self.path != "/invocations":
+            self._error(HTTPStatus.NOT_FOUND, f"no such path {self.path}; POST /invocations")
+            return
+        try:
+            length = int(self.headers.get("Content-Length", "0"))
+        except ValueError:
+            length = -1
+        if length < 0 or length > MAX_BODY_BYTES:
+            self.close_connection = True
+            self._error(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                f"body must be 0..{MAX_BODY_BYTES} bytes with a Content-Length",
+            )
+            return
+        body = self.rfile.read(length)
+        content_type = self.headers.get("Content-Type", "application/json")
+        try:
+            frame = request_frame(body, content_type, self.server.text_column)
+            self._reply(HTTPStatus.OK, {"predictions": predictions(self.server.model, frame)})
+        except (KhabarError, ValueError, TypeError) as exc:
+            self._error(HTTPStatus.BAD_REQUEST, str(exc))
+        except Exception as exc:  # the server stays up; the caller learns what failed
+            self._error(HTTPStatus.INTERNAL_SERVER_ERROR, f"{type(exc).__name__}: {exc}")
+
+
+class _ModelServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], model: Pipeline, source: str) -> None:
+        super().__init__(address, _Handler)
+        self.model = model
+        self.text_column = model.named_steps["normalize"].text_column
+        self.description = {
+            "model": source,
+            "labels": class_labels(model),
+            "multi_label": is_multi_label(model),
+            "text_column": self.text_column,
+            "versions": running_versions(),
+        }
+
+
+def make_server(model_uri: str, host: str = "127.0.0.1", port: int = 8080) -> _ModelServer:
+    """A server for MODEL on host:port (port 0: any free port; see server_address)."""
+    model = load_model(model_uri)
+    try:
+        return _ModelServer((host, port), model, model_uri)
+    except OSError as exc:
+        raise KhabarError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(model_uri: str, host: str = "127.0.0.1", port: int = 8080) -> None:
+    server = make_server(model_uri, host, port)
+    bound_host, bound_port = server.server_address[:2]
+    if not is_loopback(host):
+        print(
+            f"warning: listening on {host}: anyone who can reach it can call the model "
+            "(there is no authentication); put it behind a proxy that authenticates",
+            file=sys.stderr,
+        )
+    print(
+        f"serving {model_uri} on http://{bound_host}:{bound_port}/invocations "
+        f"(labels {class_labels(server.model)}); Ctrl-C stops it",
+        flush=True,
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("stopped")
+    finally:
+        server.server_close()
