@@ -15,6 +15,7 @@ from sklearn.svm import LinearSVC
 from sklearn.utils.metaestimators import available_if
 
 from khabar.errors import KhabarError
+from khabar.nbsvm import NBSVMClassifier
 
 # name -> (estimator class, defaults khabar sets on top of scikit-learn's own)
 REGISTRY: dict[str, tuple[type[BaseEstimator], dict[str, Any]]] = {
@@ -24,6 +25,7 @@ REGISTRY: dict[str, tuple[type[BaseEstimator], dict[str, Any]]] = {
     "multinomial_nb": (MultinomialNB, {}),
     "sgd": (SGDClassifier, {}),
     "ridge": (RidgeClassifier, {}),
+    "nbsvm": (NBSVMClassifier, {}),
 }
 
 

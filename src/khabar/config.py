@@ -27,7 +27,9 @@ class DataConfig(_Strict):
     group_column: str | None = None
     id_column: str = "id"
     encoding: str = "utf-8"
-    test_size: float = Field(0.2, gt=0, lt=1)
+    # Share of data.train held out when data.test is absent; 0 means no test set at all:
+    # train on every row and judge by cross-validation (small corpora such as realnews-dev).
+    test_size: float = Field(0.2, ge=0, lt=1)
     drop_leaked: bool = False
 
 
@@ -66,6 +68,9 @@ class TfidfConfig(_Strict):
 class FeaturesConfig(_Strict):
     char: TfidfConfig = TfidfConfig()
     word: TfidfConfig | None = None
+    # An input column naming each row's target (Mawqif's `target`): features are then
+    # learned both shared and per target, and the saved model reads this column too.
+    target_column: str | None = None
 
     @field_validator("char")
     @classmethod
