@@ -91,6 +91,9 @@ class ModelConfig(_Strict):
     name: str = "linear_svc"
     params: dict[str, Any] = Field(default_factory=dict)
     calibrate: bool = False
+    # Labels learned but never predicted (single-label only), e.g. Mawqif's `None`, which
+    # StanceEval's F1 ignores: predicting it can only cost recall of Favor and Against.
+    exclude_from_predictions: list[str] = Field(default_factory=list)
 
 
 class GroupedMetricConfig(_Strict):
@@ -135,6 +138,8 @@ class ExperimentConfig(_Strict):
         from khabar.classifiers import check_model_config
 
         check_model_config(self.model.name, self.model.params)
+        if self.model.exclude_from_predictions and self.task == "multi_label":
+            raise ValueError("model.exclude_from_predictions is for single_label tasks only")
         return self
 
 

@@ -7,6 +7,7 @@ from sklearn.pipeline import Pipeline
 
 from khabar.classifiers import MultiLabelOneVsRest, build_classifier
 from khabar.config import ExperimentConfig
+from khabar.decision import ExcludeFromPredictions
 from khabar.features import build_features
 from khabar.normalize import ArabicNormalizer
 from khabar.target_aware import TargetAwareFeatures
@@ -26,6 +27,17 @@ def build_pipeline(config: ExperimentConfig) -> Pipeline:
             text_column=config.data.text_column,
             target_column=config.features.target_column,
         )
+    classifier = build_classifier(
+        config.model.name,
+        config.model.params,
+        seed=config.seed,
+        calibrate=config.model.calibrate,
+        multi_label=config.task == "multi_label",
+    )
+    if config.model.exclude_from_predictions:
+        classifier = ExcludeFromPredictions(
+            classifier, excluded=tuple(config.model.exclude_from_predictions)
+        )
     return Pipeline(
         [
             (
@@ -37,16 +49,7 @@ def build_pipeline(config: ExperimentConfig) -> Pipeline:
                 ),
             ),
             ("features", features),
-            (
-                "classifier",
-                build_classifier(
-                    config.model.name,
-                    config.model.params,
-                    seed=config.seed,
-                    calibrate=config.model.calibrate,
-                    multi_label=config.task == "multi_label",
-                ),
-            ),
+            ("classifier", classifier),
         ]
     )
 
