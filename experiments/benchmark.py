@@ -72,10 +72,8 @@ TASKS = [
         "Mawqif Train → Test (619)",
         0.75,
         {
-            "target-aware char+word, LinearSVC (committed)": [],
-            "target-aware char+word, LinearSVC, never None": [
-                "model.exclude_from_predictions=[None]"
-            ],
+            "target-aware char+word, LinearSVC, never None (committed)": [],
+            "target-aware char+word, LinearSVC": ["model.exclude_from_predictions=[]"],
             "char+word, LinearSVC, no target": ["features.target_column=null"],
             "target-aware char+word, NBSVM": NBSVM,
             "char+word, NBSVM, no target": ["features.target_column=null", *NBSVM],
