@@ -15,6 +15,7 @@ from sklearn.svm import LinearSVC
 from sklearn.utils.metaestimators import available_if
 
 from khabar.errors import KhabarError
+from khabar.nbsvm import NBSVMClassifier
 
 # name -> (estimator class, defaults khabar sets on top of scikit-learn's own)
 REGISTRY: dict[str, tuple[type[BaseEstimator], dict[str, Any]]] = {
@@ -24,6 +25,7 @@ REGISTRY: dict[str, tuple[type[BaseEstimator], dict[str, Any]]] = {
     "multinomial_nb": (MultinomialNB, {}),
     "sgd": (SGDClassifier, {}),
     "ridge": (RidgeClassifier, {}),
+    "nbsvm": (NBSVMClassifier, {}),
 }
 
 
@@ -41,8 +43,10 @@ def check_model_config(name: str, params: dict[str, Any]) -> None:
                 f"model.params.{key}: {name} has no parameter {key!r}; expected one of {sorted(known)}"
             )
     # Values too (C: "abc", C: -1), now rather than when fitting starts after data loading.
-    validate = getattr(estimator_class(**{**defaults, **params}), "_validate_params", None)
-    if validate is not None:
+    # Only scikit-learn's own estimators declare `_parameter_constraints`; khabar's validate in fit.
+    estimator = estimator_class(**{**defaults, **params})
+    validate = getattr(estimator, "_validate_params", None)
+    if validate is not None and hasattr(estimator, "_parameter_constraints"):
         try:
             validate()
         except ValueError as exc:  # scikit-learn's InvalidParameterError

@@ -22,9 +22,10 @@ def _train(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.overrides)
     with sigterm_as_interrupt():
         result = train(config, args.config, offline=args.offline)
-    print(
-        f"run {result.run_id}: test f1_macro {result.metrics.get('test_f1_macro', float('nan')):.4f}"
-    )
+    if "test_f1_macro" in result.metrics:
+        print(f"run {result.run_id}: test f1_macro {result.metrics['test_f1_macro']:.4f}")
+    else:  # no test set (data.test_size: 0): cross-validation is the score
+        print(f"run {result.run_id}: CV f1_macro {result.metrics['cv_f1_macro_mean']:.4f}")
     print(f"model: {result.model_uri}")
     print(f"report: {result.report_dir}/summary.md")
     if args.json:

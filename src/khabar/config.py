@@ -28,7 +28,9 @@ class DataConfig(_Strict):
     group_column: str | None = None
     id_column: str = "id"
     encoding: str = "utf-8"
-    test_size: float = Field(0.2, gt=0, lt=1)
+    # Share of data.train held out when data.test is absent; 0 means no test set at all:
+    # train on every row and judge by cross-validation (small corpora such as realnews-dev).
+    test_size: float = Field(0.2, ge=0, lt=1)
     drop_leaked: bool = False
 
     @field_validator("encoding")
@@ -91,6 +93,9 @@ class TfidfConfig(_Strict):
 class FeaturesConfig(_Strict):
     char: TfidfConfig = TfidfConfig()
     word: TfidfConfig | None = None
+    # An input column naming each row's target (Mawqif's `target`): features are then
+    # learned both shared and per target, and the saved model reads this column too.
+    target_column: str | None = None
 
     @field_validator("char")
     @classmethod
@@ -111,6 +116,9 @@ class ModelConfig(_Strict):
     name: str = "linear_svc"
     params: dict[str, Any] = Field(default_factory=dict)
     calibrate: bool = False
+    # Labels learned but never predicted (single-label only), e.g. Mawqif's `None`, which
+    # StanceEval's F1 ignores: predicting it can only cost recall of Favor and Against.
+    exclude_from_predictions: list[str] = Field(default_factory=list)
 
 
 class GroupedMetricConfig(_Strict):
@@ -155,6 +163,8 @@ class ExperimentConfig(_Strict):
         from khabar.classifiers import check_model_config
 
         check_model_config(self.model.name, self.model.params)
+        if self.model.exclude_from_predictions and self.task == "multi_label":
+            raise ValueError("model.exclude_from_predictions is for single_label tasks only")
         return self
 
 

@@ -103,7 +103,8 @@ class ArabicNormalizer(TransformerMixin, BaseEstimator):
 
     Accepts a sequence of strings, a pandas Series, or a DataFrame (reading `text_column`),
     and returns a list of normalized strings. `text_column` lets a saved model take the same
-    files a researcher trains on.
+    files a researcher trains on. With `keep_columns` it returns a DataFrame instead: the
+    normalized text plus those input columns, for steps that read them.
     """
 
     def __init__(
@@ -120,6 +121,7 @@ class ArabicNormalizer(TransformerMixin, BaseEstimator):
         remove_emoji: bool = False,
         collapse_whitespace: bool = True,
         text_column: str = "text",
+        keep_columns: tuple[str, ...] = (),
     ) -> None:
         self.remove_diacritics = remove_diacritics
         self.remove_tatweel = remove_tatweel
@@ -133,6 +135,7 @@ class ArabicNormalizer(TransformerMixin, BaseEstimator):
         self.remove_emoji = remove_emoji
         self.collapse_whitespace = collapse_whitespace
         self.text_column = text_column
+        self.keep_columns = keep_columns
 
     def enabled_steps(self) -> list[str]:
         return [name for name in STEPS if getattr(self, name)]
@@ -140,9 +143,17 @@ class ArabicNormalizer(TransformerMixin, BaseEstimator):
     def fit(self, X, y=None):  # noqa: N803 - scikit-learn's signature
         return self
 
-    def transform(self, X) -> list[str]:  # noqa: N803
+    def transform(self, X) -> list[str] | pd.DataFrame:  # noqa: N803
         steps = self.enabled_steps()
-        return [normalize_text(text, steps) for text in _texts(X, self.text_column)]
+        texts = [normalize_text(text, steps) for text in _texts(X, self.text_column)]
+        if not self.keep_columns:
+            return texts
+        # Later steps that read other input columns (e.g. Mawqif's `target`) get them here.
+        missing = [c for c in self.keep_columns if not isinstance(X, pd.DataFrame) or c not in X]
+        if missing:
+            raise ValueError(f"input has no column {missing[0]!r}, which this model reads")
+        kept = {c: X[c].tolist() for c in self.keep_columns}
+        return pd.DataFrame({self.text_column: texts, **kept})
 
 
 def _texts(X, text_column: str) -> list[str]:  # noqa: N803

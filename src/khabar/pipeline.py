@@ -7,30 +7,49 @@ from sklearn.pipeline import Pipeline
 
 from khabar.classifiers import MultiLabelOneVsRest, build_classifier
 from khabar.config import ExperimentConfig
+from khabar.decision import ExcludeFromPredictions
 from khabar.features import build_features
 from khabar.normalize import ArabicNormalizer
+from khabar.target_aware import TargetAwareFeatures
+
+
+def input_columns(config: ExperimentConfig) -> list[str]:
+    """Every input column the Pipeline reads: the text, then any extra column."""
+    target = config.features.target_column
+    return [config.data.text_column] + ([target] if target else [])
 
 
 def build_pipeline(config: ExperimentConfig) -> Pipeline:
+    features = build_features(config.features)
+    if config.features.target_column:
+        features = TargetAwareFeatures(
+            features,
+            text_column=config.data.text_column,
+            target_column=config.features.target_column,
+        )
+    classifier = build_classifier(
+        config.model.name,
+        config.model.params,
+        seed=config.seed,
+        calibrate=config.model.calibrate,
+        multi_label=config.task == "multi_label",
+    )
+    if config.model.exclude_from_predictions:
+        classifier = ExcludeFromPredictions(
+            classifier, excluded=tuple(config.model.exclude_from_predictions)
+        )
     return Pipeline(
         [
             (
                 "normalize",
                 ArabicNormalizer(
-                    **config.normalize.model_dump(), text_column=config.data.text_column
+                    **config.normalize.model_dump(),
+                    text_column=config.data.text_column,
+                    keep_columns=tuple(input_columns(config)[1:]),
                 ),
             ),
-            ("features", build_features(config.features)),
-            (
-                "classifier",
-                build_classifier(
-                    config.model.name,
-                    config.model.params,
-                    seed=config.seed,
-                    calibrate=config.model.calibrate,
-                    multi_label=config.task == "multi_label",
-                ),
-            ),
+            ("features", features),
+            ("classifier", classifier),
         ]
     )
 

@@ -58,6 +58,14 @@ def predict_frame(
         column = frame.columns[0]  # e.g. a .txt file, read as column 'text'
     texts = clean_texts(frame, column, path)
     inputs = pd.DataFrame({model.named_steps["normalize"].text_column: texts})
+    # Columns the model reads besides the text (e.g. Mawqif's `target`), from the same file.
+    for extra in getattr(model.named_steps["normalize"], "keep_columns", ()):
+        if extra not in frame.columns:
+            raise KhabarError(
+                f"{path}: missing column {extra!r}, which this model reads besides the text; "
+                f"columns are {list(map(str, frame.columns))}"
+            )
+        inputs[extra] = clean_texts(frame, extra, path)
     predicted = predict_labels(model, inputs)
     scores, _ = class_scores(model, inputs)
     output = pd.DataFrame(index=range(len(texts)))

@@ -10,14 +10,18 @@ from functools import partial
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow.models import infer_signature
+from sklearn.base import clone
+from sklearn.model_selection import KFold, StratifiedKFold
 
 from khabar import __version__, persist
 from khabar.config import ExperimentConfig
 from khabar.dataset import (
     LabeledData,
     check_test_labels,
+    clean_texts,
     find_leakage,
     load_labeled,
     split_train_test,
@@ -29,6 +33,7 @@ from khabar.pipeline import (
     build_pipeline,
     class_labels,
     class_scores,
+    input_columns,
     predict_labels,
     top_weighted_features,
 )
@@ -54,10 +59,10 @@ class TrainResult:
 
 def model_inputs(data: LabeledData, config: ExperimentConfig) -> pd.DataFrame:
     """The columns the Pipeline reads: the text column (and any extra column it needs)."""
-    return data.frame[[config.data.text_column]].reset_index(drop=True)
+    return data.frame[input_columns(config)].reset_index(drop=True)
 
 
-def _load_data(config: ExperimentConfig) -> tuple[LabeledData, LabeledData]:
+def _load_data(config: ExperimentConfig) -> tuple[LabeledData, LabeledData | None]:
     data = config.data
     multi = config.task == "multi_label"
     extra = tuple(
@@ -66,7 +71,7 @@ def _load_data(config: ExperimentConfig) -> tuple[LabeledData, LabeledData]:
             config.evaluation.grouped_metric and config.evaluation.grouped_metric.group_column
         ]
         if c
-    )
+    ) + tuple(input_columns(config)[1:])
     load = partial(
         load_labeled,
         text_column=data.text_column,
@@ -76,6 +81,14 @@ def _load_data(config: ExperimentConfig) -> tuple[LabeledData, LabeledData]:
         extra_columns=extra,
     )
     train = load(data.train)
+    if data.test is None and data.test_size == 0:
+        for column in input_columns(config)[1:]:
+            clean_texts(train.frame, column, train.path)
+        train.notes.append(
+            "no test set (data.test_size: 0): trained on every row; judged by cross-validation, "
+            "the report shows out-of-fold predictions"
+        )
+        return train, None
     if data.test is None:
         train, test = split_train_test(train, data.test_size, config.seed)
         test.notes.append(
@@ -84,6 +97,9 @@ def _load_data(config: ExperimentConfig) -> tuple[LabeledData, LabeledData]:
         train.notes.extend(test.notes)
     else:
         test = load(data.test)
+    for column in input_columns(config)[1:]:  # a model's extra input may not be blank
+        for part in (train, test):
+            clean_texts(part.frame, column, part.path)
     check_test_labels(train, test)
     leaked = find_leakage(train, test)
     train.leaked_test_rows = len(leaked)
@@ -185,25 +201,30 @@ def _train_in_run(
     config, config_path, train_data, test_data, multi, groups_column, folds, notes, report_dir
 ):
     pipeline = build_pipeline(config)
-    X_train, X_test = model_inputs(train_data, config), model_inputs(test_data, config)  # noqa: N806
+    X_train = model_inputs(train_data, config)  # noqa: N806
     grouped = config.evaluation.grouped_metric
     train_groups = train_data.frame[groups_column].tolist() if groups_column else None
+    cv_only = test_data is None
+    if cv_only:  # the report shows out-of-fold predictions on the training rows
+        test_data = train_data
+    X_test = model_inputs(test_data, config)  # noqa: N806
     test_groups = test_data.frame[groups_column].tolist() if groups_column else None
 
     mlflow.log_params(flatten(config.model_dump(mode="json")))
     mlflow.log_params(
         {
             "data.train_rows": len(train_data.texts),
-            "data.test_rows": len(test_data.texts),
+            "data.test_rows": 0 if cv_only else len(test_data.texts),
             "data.train_sha256": train_data.sha256,
-            "data.test_sha256": test_data.sha256,
+            "data.test_sha256": "" if cv_only else test_data.sha256,
             "evaluation.cv_folds_used": folds,
             "data.leaked_test_rows": train_data.leaked_test_rows,
             "khabar_version": __version__,
         }
     )
     mlflow.log_dict(
-        {"train": train_data.label_counts, "test": test_data.label_counts}, "data/label_counts.json"
+        {"train": train_data.label_counts, "test": {} if cv_only else test_data.label_counts},
+        "data/label_counts.json",
     )
     if config_path is not None:
         mlflow.log_artifact(str(config_path), artifact_path="config")
@@ -231,13 +252,18 @@ def _train_in_run(
         pipeline.fit(X_train, train_data.labels)
     fit_seconds = time.perf_counter() - started
     labels = class_labels(pipeline)
-    predicted = predict_labels(pipeline, X_test)
-    scores, score_kind = class_scores(pipeline, X_test)
+    if cv_only:
+        predicted, scores, score_kind = _out_of_fold(
+            pipeline, X_train, train_data.labels, config, folds
+        )
+    else:
+        predicted = predict_labels(pipeline, X_test)
+        scores, score_kind = class_scores(pipeline, X_test)
     test_metrics = compute_metrics(
         test_data.labels, predicted, labels, multi_label=multi, groups=test_groups, grouped=grouped
     )
     metrics = {
-        **{f"test_{k}": v for k, v in test_metrics.items()},
+        **{f"{'oof' if cv_only else 'test'}_{k}": v for k, v in test_metrics.items()},
         **cv_summary,
         "fit_seconds": fit_seconds,
         "cv_seconds": cv_seconds,
@@ -263,7 +289,9 @@ def _train_in_run(
                 "task": config.task,
                 "classifier": f"{config.model.name} {config.model.params}",
                 "train": f"{config.data.train} ({len(train_data.texts)} rows)",
-                "test": f"{config.data.test or 'split of train'} ({len(test_data.texts)} rows)",
+                "test": "none: out-of-fold predictions of the CV on train"
+                if cv_only
+                else f"{config.data.test or 'split of train'} ({len(test_data.texts)} rows)",
                 "CV": f"{folds}-fold, seed {config.seed}",
             },
             notes=notes,
@@ -285,3 +313,23 @@ def _train_in_run(
         skops_trusted_types=persist.types_to_trust(pipeline),
     )
     return info.model_uri, metrics, report_dir
+
+
+def _out_of_fold(pipeline, X, y, config: ExperimentConfig, folds: int):  # noqa: N803
+    """Each row predicted by a model fit on the other folds (the same folds as the CV)."""
+    if config.task == "multi_label":
+        splits = KFold(folds, shuffle=True, random_state=config.seed).split(X)
+    else:
+        splits = StratifiedKFold(folds, shuffle=True, random_state=config.seed).split(X, y)
+    labels = class_labels(pipeline)
+    predicted: list = [None] * len(y)
+    scores = np.zeros((len(y), len(labels)))
+    kind = "decision"
+    for train_rows, test_rows in splits:
+        model = clone(pipeline).fit(X.iloc[train_rows], [y[i] for i in train_rows])
+        fold_scores, kind = class_scores(model, X.iloc[test_rows])
+        columns = [labels.index(label) for label in class_labels(model)]
+        scores[np.ix_(test_rows, columns)] = fold_scores
+        for i, label in zip(test_rows, predict_labels(model, X.iloc[test_rows]), strict=True):
+            predicted[i] = label
+    return predicted, scores, kind

@@ -1,0 +1,457 @@
+"""Accuracy benchmark: khabar's configs and their peers, trained and scored on the same
+splits in one run, on real Arabic data from ../shared/data.
+
+    python experiments/benchmark.py [--only TASK ...] [--no-fasttext]
+
+Protocol: for each task, every khabar candidate (a config in configs/ with a few --set
+overrides) is scored by 5-fold CV on the training data; the best CV score is chosen. Test
+sets (Mawqif) are then scored once, for the chosen candidate and for each peer. Peers:
+plain scikit-learn (char_wb 2-5 TF-IDF + LinearSVC, no normalization, what a researcher
+writes by hand) and fastText (optional `bench` extra). Seeds are fixed: the same command
+prints the same numbers. Writes reports/benchmarks/accuracy.md, .json and .png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+os.environ.setdefault("TQDM_DISABLE", "1")  # one line per result, not progress bars
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn.base import BaseEstimator, ClassifierMixin  # noqa: E402
+from sklearn.feature_extraction.text import TfidfVectorizer  # noqa: E402
+from sklearn.pipeline import Pipeline  # noqa: E402
+from sklearn.preprocessing import FunctionTransformer  # noqa: E402
+from sklearn.svm import LinearSVC  # noqa: E402
+
+from khabar.classifiers import MultiLabelOneVsRest  # noqa: E402
+from khabar.config import ExperimentConfig, load_config  # noqa: E402
+from khabar.dataset import LabeledData, load_labeled  # noqa: E402
+from khabar.evaluate import compute_metrics, cross_validate  # noqa: E402
+from khabar.pipeline import build_pipeline, input_columns, predict_labels  # noqa: E402
+from khabar.train import model_inputs  # noqa: E402
+
+PROJECT = Path(__file__).resolve().parents[1]
+DATA = PROJECT.parent / "shared" / "data"
+REPORT_DIR = PROJECT / "reports" / "benchmarks"
+COMMAND = "python experiments/benchmark.py"
+
+
+@dataclass
+class Task:
+    name: str
+    config: str  # the committed, chosen setup; candidates are --set overrides of it
+    metric: str  # a key of khabar.evaluate.compute_metrics
+    metric_label: str
+    data_label: str
+    target: float | None
+    candidates: dict[str, list[str]]
+    published: str = "—"
+    fasttext: bool = True
+
+
+NBSVM = ["model.name=nbsvm", "model.params.C=0.1"]
+TARGET = "features.target_column=target"
+WORDS = "features.word={analyzer: word, ngram_range: [1, 2], min_df: 2, sublinear_tf: true}"
+TASKS = [
+    Task(
+        "mawqif_stance",
+        "configs/mawqif_stance.yaml",
+        "stance_eval_f1",
+        "StanceEval-F1 (macro-F1 of Favor, Against per target, averaged)",
+        "Mawqif Train → Test (619)",
+        0.75,
+        {
+            "char+word, LinearSVC, never None (committed)": [],
+            "char+word, LinearSVC": ["model.exclude_from_predictions=[]"],
+            "target-aware char+word, LinearSVC, never None": [TARGET],
+            "target-aware char+word, LinearSVC": [TARGET, "model.exclude_from_predictions=[]"],
+            "char+word, NBSVM, never None": NBSVM,
+        },
+        published="paper's best BERT 0.7889; StanceEval 2024 top 0.8438 (blind test)",
+    ),
+    Task(
+        "mawqif_sentiment",
+        "configs/mawqif_sentiment.yaml",
+        "f1_macro",
+        "macro-F1 (3 classes)",
+        "Mawqif Train → Test (619)",
+        0.70,
+        {
+            "char+word, NBSVM C=0.1 (committed)": [],
+            "char+word, NBSVM C=0.3": ["model.params.C=0.3"],
+            "char+word, LinearSVC": ["model.name=linear_svc", "model.params.C=0.5"],
+        },
+    ),
+    Task(
+        "realnews_topic",
+        "configs/realnews_topic.yaml",
+        "f1_macro",
+        "macro-F1 of `primary` (4 classes)",
+        "realnews-dev (600), 5-fold CV",
+        0.90,
+        {
+            "char+word, NBSVM C=0.1 (committed)": [],
+            "char+word, LinearSVC": ["model.name=linear_svc", "model.params.C=0.5"],
+            "char only, NBSVM C=0.1": ["features.word=null"],
+        },
+    ),
+    Task(
+        "realnews_topics",
+        "configs/realnews_topics_multilabel.yaml",
+        "f1_micro",
+        "micro-F1 of `topics` (multi-label)",
+        "realnews-dev (600), 5-fold CV",
+        None,
+        {
+            "char only, LinearSVC (committed)": [],
+            "char only, NBSVM C=0.1": NBSVM,
+            "char+word, LinearSVC": [WORDS],
+            "char+word, NBSVM C=0.1": [WORDS, *NBSVM],
+        },
+        fasttext=False,
+    ),
+    Task(
+        "realnews_stance",
+        "configs/realnews_stance.yaml",
+        "f1_macro",
+        "macro-F1 (3 classes)",
+        "realnews-dev (600), 5-fold CV",
+        0.70,
+        {
+            "char+word, LinearSVC C=0.25 (committed)": [],
+            "char+word, LinearSVC C=0.5": ["model.params.C=0.5"],
+            "char+word, NBSVM C=0.3": ["model.name=nbsvm", "model.params.C=0.3"],
+        },
+    ),
+]
+
+
+# ---------------------------------------------------------------- peers
+
+
+def select_text(frame, column: str = "text") -> list[str]:
+    return [str(t) for t in frame[column]]
+
+
+def plain_sklearn(text_column: str, multi_label: bool) -> Pipeline:
+    """What a researcher writes by hand: no normalization, char_wb 2-5, LinearSVC."""
+    classifier = LinearSVC(C=0.5, class_weight="balanced", random_state=0)
+    return Pipeline(
+        [
+            ("text", FunctionTransformer(select_text, kw_args={"column": text_column})),
+            (
+                "tfidf",
+                TfidfVectorizer(
+                    analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2
+                ),
+            ),
+            ("svc", MultiLabelOneVsRest(classifier) if multi_label else classifier),
+        ]
+    )
+
+
+class FastTextClassifier(ClassifierMixin, BaseEstimator):
+    """fastText supervised behind the scikit-learn API, single-threaded so runs repeat."""
+
+    # 50 epochs at lr 1.0: at lr 0.5 / 25 epochs fastText still predicts one class on
+    # realnews-dev's 480-item training folds (long texts, few examples).
+    def __init__(self, epoch: int = 50, lr: float = 1.0, seed: int = 42) -> None:
+        self.epoch = epoch
+        self.lr = lr
+        self.seed = seed
+
+    @staticmethod
+    def _line(text: str) -> str:
+        return " ".join(str(text).split())  # fastText reads one line per example
+
+    def fit(self, X, y):  # noqa: N803
+        import fasttext
+
+        self.classes_ = np.unique(np.asarray(y, dtype=object))
+        with tempfile.NamedTemporaryFile("w", suffix=".txt", encoding="utf-8") as handle:
+            for text, label in zip(X, y, strict=True):
+                handle.write(f"__label__{str(label).replace(' ', '_')} {self._line(text)}\n")
+            handle.flush()
+            self.model_ = fasttext.train_supervised(
+                handle.name,
+                epoch=self.epoch,
+                lr=self.lr,
+                wordNgrams=2,
+                minn=2,
+                maxn=5,
+                thread=1,
+                seed=self.seed,
+                verbose=0,
+            )
+        return self
+
+    def predict(self, X) -> np.ndarray:  # noqa: N803
+        # NumPy 2 shim: fastText's single-string predict calls np.array(copy=False), which
+        # NumPy 2 refuses; the list form returns plain lists and works.
+        labels, _ = self.model_.predict([self._line(t) for t in X], k=1)
+        by_name = {str(c).replace(" ", "_"): c for c in self.classes_}
+        return np.asarray([by_name[row[0].removeprefix("__label__")] for row in labels])
+
+
+def fasttext_peer(text_column: str) -> Pipeline:
+    return Pipeline(
+        [
+            ("text", FunctionTransformer(select_text, kw_args={"column": text_column})),
+            ("fasttext", FastTextClassifier()),
+        ]
+    )
+
+
+def fasttext_available() -> bool:
+    try:
+        import fasttext  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+# ---------------------------------------------------------------- scoring
+
+
+def load(config: ExperimentConfig, path: str) -> LabeledData:
+    grouped = config.evaluation.grouped_metric
+    extra = set(input_columns(config)[1:]) | ({grouped.group_column} if grouped else set())
+    return load_labeled(
+        path,
+        config.data.text_column,
+        config.data.label_column,
+        multi_label=config.task == "multi_label",
+        encoding=config.data.encoding,
+        extra_columns=tuple(sorted(extra)),
+    )
+
+
+def groups_of(config: ExperimentConfig, data: LabeledData) -> list | None:
+    grouped = config.evaluation.grouped_metric
+    return data.frame[grouped.group_column].tolist() if grouped else None
+
+
+def cv_score(pipeline, config: ExperimentConfig, data: LabeledData, inputs, metric: str):
+    multi = config.task == "multi_label"
+    summary, _ = cross_validate(
+        pipeline,
+        inputs,
+        data.labels,
+        sorted(data.label_counts),
+        folds=config.evaluation.cv_folds,
+        seed=config.seed,
+        multi_label=multi,
+        groups=groups_of(config, data),
+        grouped=config.evaluation.grouped_metric,
+    )
+    return summary[f"cv_{metric}_mean"], summary[f"cv_{metric}_std"]
+
+
+def test_score(pipeline, config: ExperimentConfig, train, test, train_inputs, test_inputs, metric):
+    pipeline.fit(train_inputs, train.labels)
+    predicted = (
+        predict_labels(pipeline, test_inputs)
+        if config.task == "multi_label"
+        else [str(p) for p in pipeline.predict(test_inputs)]
+    )
+    metrics = compute_metrics(
+        test.labels,
+        predicted,
+        sorted(train.label_counts),
+        multi_label=config.task == "multi_label",
+        groups=groups_of(config, test),
+        grouped=config.evaluation.grouped_metric,
+    )
+    return metrics[metric]
+
+
+def run_task(task: Task, use_fasttext: bool) -> dict:
+    started = time.perf_counter()
+    base = load_config(PROJECT / task.config)
+    train = load(base, base.data.train)
+    test = load(base, base.data.test) if base.data.test else None
+    multi = base.task == "multi_label"
+    result: dict = {"task": task.name, "config": task.config, "candidates": [], "peers": []}
+
+    for label, overrides in task.candidates.items():
+        config = load_config(PROJECT / task.config, overrides)
+        mean, std = cv_score(
+            build_pipeline(config), config, train, model_inputs(train, config), task.metric
+        )
+        print(f"  {task.name}: candidate {label}: CV {mean:.4f} ± {std:.4f}", flush=True)
+        result["candidates"].append(
+            {"label": label, "overrides": overrides, "cv_mean": mean, "cv_std": std}
+        )
+    best = max(result["candidates"], key=lambda c: c["cv_mean"])
+    result["chosen"] = best["label"]
+    if best["overrides"]:
+        print(f"  note: CV prefers {best['label']!r} over the committed {task.config}")
+
+    systems = [("khabar: " + best["label"], None)]
+    systems.append(("plain scikit-learn", plain_sklearn(base.data.text_column, multi)))
+    if task.fasttext and not multi:
+        if use_fasttext:
+            systems.append(("fastText", fasttext_peer(base.data.text_column)))
+        else:
+            result["peers"].append({"system": "fastText", "skipped": FASTTEXT_MISSING})
+
+    for system, pipeline in systems:
+        if pipeline is None:  # the chosen khabar candidate: its CV is already measured
+            config = load_config(PROJECT / task.config, best["overrides"])
+            pipeline = build_pipeline(config)
+            mean, std = best["cv_mean"], best["cv_std"]
+        else:
+            config = base
+            mean, std = cv_score(pipeline, config, train, model_inputs(train, base), task.metric)
+        row = {"system": system, "cv_mean": mean, "cv_std": std, "test": None}
+        if test is not None:
+            row["test"] = test_score(
+                pipeline,
+                config,
+                train,
+                test,
+                model_inputs(train, config),
+                model_inputs(test, config),
+                task.metric,
+            )
+        shown = f"test {row['test']:.4f}" if row["test"] is not None else "(CV only)"
+        print(f"  {task.name}: {system}: CV {mean:.4f} ± {std:.4f}, {shown}", flush=True)
+        result["peers"].append(row)
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    return result
+
+
+FASTTEXT_MISSING = "fastText not installed (pip install -e '.[bench]'): peer skipped"
+
+
+# ---------------------------------------------------------------- report
+
+
+def headline(row: dict) -> float:
+    return row["test"] if row["test"] is not None else row["cv_mean"]
+
+
+def write_plot(results: list[dict], path: Path) -> None:
+    systems = ["khabar", "plain scikit-learn", "fastText"]
+    colors = {"khabar": "#1b7837", "plain scikit-learn": "#762a83", "fastText": "#e08214"}
+    fig, ax = plt.subplots(figsize=(2.2 * len(results) + 2, 4.5))
+    width = 0.26
+    for k, result in enumerate(results):
+        rows = {r["system"].split(":")[0]: r for r in result["peers"] if "skipped" not in r}
+        for j, system in enumerate(systems):
+            if system in rows:
+                value = headline(rows[system])
+                x = k + (j - 1) * width
+                ax.bar(x, value, width, color=colors[system], label=system if k == 0 else None)
+                # The value sits inside its bar, clear of the target line.
+                ax.text(
+                    x,
+                    0.03,
+                    f"{value:.3f}",
+                    ha="center",
+                    va="bottom",
+                    fontsize=8,
+                    rotation=90,
+                    color="white",
+                )
+        target = next(t.target for t in TASKS if t.name == result["task"])
+        if target is not None:
+            ax.hlines(target, k - 1.6 * width, k + 1.6 * width, colors="black", linestyles="--")
+    ax.set_xticks(range(len(results)), [r["task"] for r in results], rotation=15)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("score (test where there is one, else 5-fold CV)")
+    ax.set_title("khabar vs peers (dashed: target)")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def markdown(results: list[dict], seconds: float) -> str:
+    lines = [
+        "# Accuracy benchmark",
+        "",
+        f"Command: `{COMMAND}` (seeds fixed; {seconds:.0f} s on this machine). Scores are the",
+        "test set where the task has one (scored once, after choosing by CV on training",
+        "data), else 5-fold CV on realnews-dev. ± is the std over folds.",
+        "",
+        "| task | data | metric | khabar (chosen config) | plain scikit-learn | fastText "
+        "| target | published |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for result in results:
+        task = next(t for t in TASKS if t.name == result["task"])
+        cells = {}
+        for row in result["peers"]:
+            name = row["system"].split(":")[0]
+            if "skipped" in row:
+                cells[name] = "skipped"
+                continue
+            cv = f"CV {row['cv_mean']:.3f} ± {row['cv_std']:.3f}"
+            cells[name] = f"**{row['test']:.3f}** ({cv})" if row["test"] is not None else cv
+        khabar = f"{cells['khabar']}: {result['chosen']}, `{task.config}`"
+        target = f"≥ {task.target:.2f}" if task.target is not None else "—"
+        lines.append(
+            f"| {task.name} | {task.data_label} | {task.metric_label} | {khabar} | "
+            f"{cells.get('plain scikit-learn', '—')} | {cells.get('fastText', '—')} | "
+            f"{target} | {task.published} |"
+        )
+    lines += ["", "![scores](accuracy.png)", "", "## Candidates (CV on training data)", ""]
+    for result in results:
+        lines += [f"### {result['task']} ({result['seconds']:.0f} s)", ""]
+        lines += ["| candidate | overrides of the config | CV mean | CV std |", "|---|---|---|---|"]
+        for c in result["candidates"]:
+            mark = " ← chosen" if c["label"] == result["chosen"] else ""
+            overrides = " ".join(f"`{o}`" for o in c["overrides"]) or "(as committed)"
+            lines.append(
+                f"| {c['label']}{mark} | {overrides} | {c['cv_mean']:.4f} | {c['cv_std']:.4f} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="+", choices=[t.name for t in TASKS], default=None)
+    parser.add_argument("--no-fasttext", action="store_true", help="skip the fastText peer")
+    args = parser.parse_args(argv)
+    os.chdir(PROJECT)  # configs name their data relative to the project root
+    if not DATA.is_dir():
+        print(f"benchmark skipped: no reference data at {DATA} (see the project README)")
+        return 0
+    use_fasttext = not args.no_fasttext and fasttext_available()
+    if not args.no_fasttext and not use_fasttext:
+        print(FASTTEXT_MISSING)
+    started = time.perf_counter()
+    results = []
+    for task in TASKS:
+        if args.only and task.name not in args.only:
+            continue
+        print(f"{task.name} ({task.config})", flush=True)
+        results.append(run_task(task, use_fasttext))
+    seconds = time.perf_counter() - started
+    REPORT_DIR.mkdir(parents=True, exist_ok=True)
+    write_plot(results, REPORT_DIR / "accuracy.png")
+    text = markdown(results, seconds)
+    (REPORT_DIR / "accuracy.md").write_text(text, encoding="utf-8")
+    (REPORT_DIR / "accuracy.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+    print()
+    print(text.split("\n![")[0])
+    print(f"wrote {REPORT_DIR / 'accuracy.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
