@@ -15,6 +15,7 @@ from sklearn.svm import LinearSVC
 from sklearn.utils.metaestimators import available_if
 
 from khabar.errors import KhabarError
+from khabar.linear_svm import FastLinearSVC
 
 # name -> (estimator class, defaults khabar sets on top of scikit-learn's own)
 REGISTRY: dict[str, tuple[type[BaseEstimator], dict[str, Any]]] = {
@@ -24,6 +25,8 @@ REGISTRY: dict[str, tuple[type[BaseEstimator], dict[str, Any]]] = {
     "multinomial_nb": (MultinomialNB, {}),
     "sgd": (SGDClassifier, {}),
     "ridge": (RidgeClassifier, {}),
+    # LinearSVC's problem and solver, on float32 CSR without a copy, classes in threads
+    "fast_linear_svc": (FastLinearSVC, {}),
 }
 
 

@@ -53,6 +53,9 @@ class TfidfConfig(_Strict):
     max_features: int | None = None
     sublinear_tf: bool = True
     dtype: Literal["float32", "float64"] = "float32"
+    # "fast": khabar.char_ngrams (same features, compiled, threaded); char n-grams only.
+    engine: Literal["sklearn", "fast"] = "sklearn"
+    n_jobs: int = -1  # threads for engine "fast" (-1: all cores)
 
     @field_validator("ngram_range")
     @classmethod
@@ -81,6 +84,13 @@ class FeaturesConfig(_Strict):
             raise ValueError("features.word needs analyzer 'word'")
         return value
 
+    @field_validator("word")
+    @classmethod
+    def _word_engine(cls, value: TfidfConfig | None) -> TfidfConfig | None:
+        if value is not None and value.engine == "fast":
+            raise ValueError("engine 'fast' computes character n-grams; use 'sklearn' for words")
+        return value
+
 
 class ModelConfig(_Strict):
     name: str = "linear_svc"
@@ -98,6 +108,7 @@ class GroupedMetricConfig(_Strict):
 
 class EvaluationConfig(_Strict):
     cv_folds: int = Field(5, ge=2)
+    cross_validate: bool = True  # false: score on the test set only (corpus-sized data)
     n_jobs: int = 1
     grouped_metric: GroupedMetricConfig | None = None
     misclassified_examples: int = Field(15, ge=0)

@@ -6,10 +6,23 @@ import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import FeatureUnion
 
+from khabar.char_ngrams import CharNgramTfidf, require_numba
 from khabar.config import FeaturesConfig, TfidfConfig
 
 
-def build_vectorizer(settings: TfidfConfig) -> TfidfVectorizer:
+def build_vectorizer(settings: TfidfConfig) -> TfidfVectorizer | CharNgramTfidf:
+    if settings.engine == "fast":
+        require_numba()
+        return CharNgramTfidf(
+            analyzer=settings.analyzer,
+            ngram_range=tuple(settings.ngram_range),
+            min_df=settings.min_df,
+            max_df=settings.max_df,
+            max_features=settings.max_features,
+            sublinear_tf=settings.sublinear_tf,
+            dtype=settings.dtype,
+            n_jobs=settings.n_jobs,
+        )
     return TfidfVectorizer(
         analyzer=settings.analyzer,
         ngram_range=tuple(settings.ngram_range),

@@ -168,18 +168,20 @@ def _train_in_run(
 
     labels = sorted(train_data.label_counts)
     started = time.perf_counter()
-    cv_summary, _ = cross_validate(
-        pipeline,
-        X_train,
-        train_data.labels,
-        labels,
-        folds=folds,
-        seed=config.seed,
-        multi_label=multi,
-        groups=train_groups,
-        grouped=grouped,
-        n_jobs=config.evaluation.n_jobs,
-    )
+    cv_summary: dict[str, float] = {}
+    if config.evaluation.cross_validate:
+        cv_summary, _ = cross_validate(
+            pipeline,
+            X_train,
+            train_data.labels,
+            labels,
+            folds=folds,
+            seed=config.seed,
+            multi_label=multi,
+            groups=train_groups,
+            grouped=grouped,
+            n_jobs=config.evaluation.n_jobs,
+        )
     cv_seconds = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -219,7 +221,9 @@ def _train_in_run(
                 "classifier": f"{config.model.name} {config.model.params}",
                 "train": f"{config.data.train} ({len(train_data.texts)} rows)",
                 "test": f"{config.data.test or 'split of train'} ({len(test_data.texts)} rows)",
-                "CV": f"{folds}-fold, seed {config.seed}",
+                "CV": f"{folds}-fold, seed {config.seed}"
+                if config.evaluation.cross_validate
+                else "none (evaluation.cross_validate: false)",
             },
             notes=notes,
             misclassified_examples=config.evaluation.misclassified_examples,
