@@ -11,8 +11,10 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 from mlflow.models import infer_signature
+from sklearn.pipeline import Pipeline
 
 from khabar import __version__, persist
+from khabar.cache import FeatureCache
 from khabar.config import ExperimentConfig
 from khabar.dataset import (
     LabeledData,
@@ -105,8 +107,13 @@ def _run_name(config: ExperimentConfig) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", f"{config.name}-{stamp}")
 
 
-def train(config: ExperimentConfig, config_path: str | Path | None = None) -> TrainResult:
-    """Train, evaluate, report and log one experiment config as one MLflow run."""
+def train(
+    config: ExperimentConfig,
+    config_path: str | Path | None = None,
+    parent_run_id: str | None = None,
+) -> TrainResult:
+    """Train, evaluate, report and log one experiment config as one MLflow run (a child of
+    `parent_run_id` when given, as in a sweep)."""
     connect(config.experiment)  # fails before any work when the store is unreachable
     train_data, test_data = _load_data(config)
     multi = config.task == "multi_label"
@@ -120,7 +127,8 @@ def train(config: ExperimentConfig, config_path: str | Path | None = None) -> Tr
 
     run_name = _run_name(config)
     report_dir = Path(config.reports_dir) / config.experiment / run_name
-    with mlflow.start_run(run_name=run_name) as run:
+    tags = {"mlflow.parentRunId": parent_run_id} if parent_run_id else None
+    with mlflow.start_run(run_name=run_name, tags=tags) as run:
         try:
             result = _train_in_run(
                 config,
@@ -167,6 +175,7 @@ def _train_in_run(
     mlflow.log_dict(config.model_dump(mode="json"), "config/resolved.yaml")
 
     labels = sorted(train_data.label_counts)
+    feature_cache = FeatureCache() if config.evaluation.cache_features else None
     started = time.perf_counter()
     cv_summary: dict[str, float] = {}
     if config.evaluation.cross_validate:
@@ -181,15 +190,25 @@ def _train_in_run(
             groups=train_groups,
             grouped=grouped,
             n_jobs=config.evaluation.n_jobs,
+            cache=feature_cache,
         )
     cv_seconds = time.perf_counter() - started
 
     started = time.perf_counter()
-    pipeline.fit(X_train, train_data.labels)
+    scorer, test_inputs = pipeline, X_test
+    if feature_cache is None:
+        pipeline.fit(X_train, train_data.labels)
+    else:  # features from the cache; the test set is scored on its cached matrix
+        features = feature_cache.featurize(
+            pipeline[:-1], X_train, X_test, config.data.text_column
+        )
+        classifier = pipeline[-1].fit(features.fit_matrix, train_data.labels)
+        pipeline = Pipeline([*features.steps.steps, ("classifier", classifier)])
+        scorer, test_inputs = Pipeline([("classifier", classifier)]), features.eval_matrix
     fit_seconds = time.perf_counter() - started
     labels = class_labels(pipeline)
-    predicted = predict_labels(pipeline, X_test)
-    scores, score_kind = class_scores(pipeline, X_test)
+    predicted = predict_labels(scorer, test_inputs)
+    scores, score_kind = class_scores(scorer, test_inputs)
     test_metrics = compute_metrics(
         test_data.labels, predicted, labels, multi_label=multi, groups=test_groups, grouped=grouped
     )
