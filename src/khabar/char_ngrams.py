@@ -574,9 +574,11 @@ class _RowSink:
     def matrix(self, n_columns: int) -> sp.csr_matrix:
         nnz = self.filled
         index_dtype = np.int32 if nnz < np.iinfo(np.int32).max else np.int64
-        indices = self.indices if nnz == len(self.indices) else self.indices[:nnz].copy()
-        data = self.data if nnz == len(self.data) else self.data[:nnz].copy()
+        indices, data = self.indices, self.data
         self.indices = self.data = None
+        if nnz != len(indices):  # shrink in place (realloc), not a copy
+            indices.resize(nnz, refcheck=False)
+            data.resize(nnz, refcheck=False)
         matrix = sp.csr_matrix(
             (data, indices, self.indptr.astype(index_dtype, copy=False)),
             shape=(self.rows, n_columns),
