@@ -260,5 +260,6 @@ def _train_in_run(
         input_example=example,
         serialization_format="skops",
         skops_trusted_types=persist.types_to_trust(pipeline),
+        pip_requirements=persist.pip_requirements(pipeline),
     )
     return info.model_uri, metrics
