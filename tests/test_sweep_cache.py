@@ -15,8 +15,9 @@ from khabar.config import load_config
 from khabar.corpora import read_saudinewsnet, write_articles_jsonl
 from khabar.errors import KhabarError
 from khabar.pipeline import build_pipeline
+from khabar.sweep import load_sweep
 
-from .conftest import NEWS_SMALL, write_config
+from .conftest import NEWS_SMALL, PROJECT, write_config
 
 ROWS = [json.loads(line) for line in NEWS_SMALL.read_text(encoding="utf-8").splitlines()]
 FRAME = pd.DataFrame({"text": [r["text"] for r in ROWS]})
@@ -157,3 +158,13 @@ def test_saudinewsnet_reader_and_export(tmp_path):
         read_saudinewsnet(tmp_path)
     with pytest.raises(KhabarError, match="no SaudiNewsNet"):
         read_saudinewsnet(tmp_path / "out")
+
+
+@pytest.mark.parametrize(
+    "path", sorted((PROJECT / "experiments").glob("sweep_*.yaml")), ids=lambda p: p.name
+)
+def test_shipped_sweeps_validate(path):
+    spec, base, variants = load_sweep(path)
+    assert base.is_file() and len(variants) >= 2
+    for variant in variants:
+        load_config(base, variant.overrides())

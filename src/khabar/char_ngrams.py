@@ -184,9 +184,9 @@ if njit is not None:
         return keys_out[:filled].copy(), counts_out[:filled].copy()
 
     @njit(nogil=True, cache=True)
-    def _table_add(table_keys, table_df, table_tf, used, keys, counts):
-        """Add one chunk's (document-distinct) n-grams to the document-frequency table,
-        doubling the table when it is 60% full. Returns the (maybe new) table."""
+    def _table_add(table_keys, table_df, table_tf, used, keys, dfs, tfs):
+        """Add n-grams with their document and term counts to a frequency table, doubling
+        the table when it is 60% full. Returns the (maybe new) table."""
         size = len(table_keys)
         for t in range(len(keys)):
             if 5 * (used + 1) > 3 * size:
@@ -211,17 +211,30 @@ if njit is not None:
             while True:
                 k = table_keys[h]
                 if k == key:
-                    table_df[h] += 1
-                    table_tf[h] += counts[t]
+                    table_df[h] += dfs[t]
+                    table_tf[h] += tfs[t]
                     break
                 if k == _EMPTY:
                     table_keys[h] = key
-                    table_df[h] = 1
-                    table_tf[h] = counts[t]
+                    table_df[h] = dfs[t]
+                    table_tf[h] = tfs[t]
                     used += 1
                     break
                 h = (h + np.uint64(1)) & mask
         return table_keys, table_df, table_tf, used
+
+    @njit(nogil=True, cache=True)
+    def _chunk_frequencies(ids, offsets, min_n, max_n, bits, word_bounded):
+        """Distinct n-grams of a chunk with their document and term counts: summed here, in
+        the worker thread, so that the shared table merges far fewer entries."""
+        keys, counts = _chunk_distinct(ids, offsets, min_n, max_n, bits, word_bounded)
+        size = 1 << 16
+        table_keys, table_df, table_tf, _ = _table_add(
+            np.zeros(size, np.int64), np.zeros(size, np.int32), np.zeros(size, np.int32), 0,
+            keys, np.ones(len(keys), np.int32), counts,
+        )  # fmt: skip
+        filled = table_keys != _EMPTY
+        return table_keys[filled], table_df[filled], table_tf[filled]
 
     @njit(nogil=True, cache=True)
     def _lookup_table(vocabulary):
@@ -279,17 +292,17 @@ if njit is not None:
             if filled + found > len(indices):
                 indices = _grow(indices, filled + found)
                 data = _grow(data, filled + found)
-            order = np.argsort(row_columns[:found])
+            # Columns stay in first-occurrence order: sorting each row cost a third of the
+            # time, and CSR does not need it (the matrix says has_sorted_indices=False).
             norm = 0.0
             for q in range(found):
-                column = row_columns[order[q]]
-                value = row_values[order[q]] * idf[column]
-                row_values[order[q]] = value
+                value = row_values[q] * idf[row_columns[q]]
+                row_values[q] = value
                 norm += value * value
             norm = np.sqrt(norm) if norm > 0 else 1.0
             for q in range(found):
-                indices[filled + q] = row_columns[order[q]]
-                data[filled + q] = row_values[order[q]] / norm
+                indices[filled + q] = row_columns[q]
+                data[filled + q] = row_values[q] / norm
             filled += found
             indptr[d + 1] = filled
         return indptr, indices[:filled].copy(), data[:filled].copy()
@@ -317,6 +330,8 @@ if njit is not None:
 def _as_texts(X) -> list[str]:  # noqa: N803
     if isinstance(X, list):
         return X
+    if getattr(X, "ndim", 1) == 2:  # a one-column table
+        X = X.iloc[:, 0] if hasattr(X, "iloc") else X[:, 0]  # noqa: N806
     if isinstance(X, str):
         raise TypeError("expected a sequence of texts, got a single string; wrap it in a list")
     return ["" if v is None else str(v) for v in X]
@@ -390,7 +405,9 @@ class CharNgramTfidf(TransformerMixin, BaseEstimator):
             texts = [_WHITE_SPACES.sub(" ", t) for t in texts]
         offsets = np.zeros(len(texts) + 1, np.int64)
         np.cumsum(np.fromiter(map(len, texts), np.int64, len(texts)), out=offsets[1:])
-        codepoints = np.frombuffer("".join(texts).encode("utf-32-le"), dtype=np.uint32)
+        codepoints = np.frombuffer(
+            "".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32
+        )
         return codepoints, offsets
 
     def _ids(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -443,13 +460,13 @@ class CharNgramTfidf(TransformerMixin, BaseEstimator):
 
         def distinct(chunk):
             ids, offsets = self._ids(chunk)
-            return _chunk_distinct(ids, offsets, min_n, max_n, self.bits_, word_bounded)
+            return _chunk_frequencies(ids, offsets, min_n, max_n, self.bits_, word_bounded)
 
         table = (np.zeros(1 << 16, np.int64), np.zeros(1 << 16, np.int32))
         table = (*table, np.zeros(1 << 16, np.int32), 0)
         # The merge runs in this thread while the workers count the next chunks.
-        for keys, counts in _ordered_map(distinct, chunks, self._workers()):
-            table = _table_add(*table, keys, counts)
+        for keys, dfs, tfs in _ordered_map(distinct, chunks, self._workers()):
+            table = _table_add(*table, keys, dfs, tfs)
         table_keys, table_df, table_tf, _ = table
         filled = table_keys != _EMPTY
         keys, df, tf = table_keys[filled], table_df[filled], table_tf[filled]
@@ -584,5 +601,5 @@ class _RowSink:
             shape=(self.rows, n_columns),
             copy=False,
         )
-        matrix.has_sorted_indices = True
+        matrix.has_sorted_indices = False
         return matrix

@@ -49,6 +49,11 @@ def read_table(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
             return pd.read_parquet(path)
         except Exception as exc:  # pyarrow raises many types for a damaged file
             raise KhabarError(f"{path}: cannot read Parquet: {exc}") from None
+    if suffix == ".jsonl":  # line by line: a corpus-sized file is never held whole in memory
+        frame = _read_jsonl_lines(path, encoding)
+        if frame.empty:
+            raise KhabarError(f"{path}: no data rows (header only?)")
+        return frame
     text = _decode(path, encoding)
     if not text.strip():
         raise KhabarError(f"{path}: file is empty")
@@ -84,21 +89,58 @@ def _parse_jsonl(path: Path, text: str) -> pd.DataFrame:
             raise KhabarError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}") from None
         line_numbers = list(range(1, len(records) + 1))
     else:
-        records, line_numbers = [], []
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise KhabarError(f"{path}: line {number}: not valid JSON ({exc.msg})") from None
-            if not isinstance(record, dict):
-                raise KhabarError(f"{path}: line {number}: expected a JSON object")
-            records.append(record)
-            line_numbers.append(number)
-    frame = pd.DataFrame.from_records(records)
+        records, line_numbers = _parse_lines(path, text.splitlines())
+    frame = _records_frame(records)
     frame.attrs["line_numbers"] = line_numbers
     return frame
+
+
+def _parse_lines(path: Path, lines) -> tuple[list[dict], list[int]]:
+    records, line_numbers = [], []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise KhabarError(f"{path}: line {number}: not valid JSON ({exc.msg})") from None
+        if not isinstance(record, dict):
+            raise KhabarError(f"{path}: line {number}: expected a JSON object")
+        records.append(record)
+        line_numbers.append(number)
+    return records, line_numbers
+
+
+def _read_jsonl_lines(path: Path, encoding: str) -> pd.DataFrame:
+    codec = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+    try:
+        # newline="": lines end at \n, \r or \r\n, as with str.splitlines, but a U+2028
+        # inside a JSON string stays inside its line.
+        with open(path, encoding=codec, newline="") as handle:
+            records, line_numbers = _parse_lines(path, handle)
+    except (UnicodeDecodeError, LookupError):
+        _decode(path, encoding)  # raises the error that names the byte or the encoding
+        raise
+    if not records:
+        raise KhabarError(f"{path}: file is empty")
+    frame = _records_frame(records)
+    frame.attrs["line_numbers"] = line_numbers
+    return frame
+
+
+def _records_frame(records: list[dict]) -> pd.DataFrame:
+    """A frame whose text columns hold the parsed str objects themselves (object dtype):
+    pandas' own str dtype would copy every text once more, which at corpus scale is
+    hundreds of MB. Other columns are inferred as usual; a missing key is None."""
+    names = list(dict.fromkeys(key for record in records for key in record))
+    columns = {}
+    for name in names:
+        values = [record.get(name) for record in records]
+        if all(isinstance(v, str) or v is None for v in values):
+            columns[name] = pd.Series(values, dtype=object)
+        else:
+            columns[name] = pd.Series(values)
+    return pd.DataFrame(columns, index=pd.RangeIndex(len(records)))
 
 
 def row_location(frame: pd.DataFrame, position: int) -> str:
@@ -218,7 +260,8 @@ def load_labeled(
     texts = clean_texts(frame, text_column, path)
     labels = clean_labels(frame, label_column, path, multi_label)
     frame = frame.copy()
-    frame[text_column] = texts
+    # object dtype keeps references to `texts`; pandas' str dtype would copy them all
+    frame[text_column] = pd.Series(texts, index=frame.index, dtype=object)
     return LabeledData(str(path), frame, texts, labels, content_hash(path))
 
 
