@@ -168,3 +168,17 @@ def test_shipped_sweeps_validate(path):
     assert base.is_file() and len(variants) >= 2
     for variant in variants:
         load_config(base, variant.overrides())
+
+
+def test_training_reads_only_the_columns_it_needs(tmp_path):
+    from khabar.dataset import load_labeled
+
+    path = tmp_path / "rows.jsonl"
+    rows = [{"id": i, "text": f"نص {i}", "label": "a" if i % 2 else "b", "content": "x" * 50}
+            for i in range(6)]  # fmt: skip
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
+    data = load_labeled(path, "text", "label", needed_columns_only=True)
+    assert list(data.frame.columns) == ["id", "text", "label"]
+    assert list(load_labeled(path, "text", "label").frame.columns) == ["id", "text", "label", "content"]
+    with pytest.raises(KhabarError, match=r"missing column 'topic'; columns are \['id', 'text', 'label', 'content'\]"):
+        load_labeled(path, "text", "topic", needed_columns_only=True)

@@ -33,9 +33,12 @@ def _decode(path: Path, encoding: str) -> str:
         raise KhabarError(f"{path}: unknown encoding {encoding!r}") from None
 
 
-def read_table(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
+def read_table(
+    path: str | Path, encoding: str = "utf-8", columns: set[str] | None = None
+) -> pd.DataFrame:
     """Read a table by its extension. Cells keep literal strings such as 'None' and 'NA';
-    only truly empty cells become missing values."""
+    only truly empty cells become missing values. `columns`: for JSONL, keep only these
+    keys of each line as it is read (a corpus's other fields never fill memory)."""
     path = Path(path)
     if not path.is_file():
         raise KhabarError(f"data file not found: {path}")
@@ -50,7 +53,7 @@ def read_table(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
         except Exception as exc:  # pyarrow raises many types for a damaged file
             raise KhabarError(f"{path}: cannot read Parquet: {exc}") from None
     if suffix == ".jsonl":  # line by line: a corpus-sized file is never held whole in memory
-        frame = _read_jsonl_lines(path, encoding)
+        frame = _read_jsonl_lines(path, encoding, columns)
         if frame.empty:
             raise KhabarError(f"{path}: no data rows (header only?)")
         return frame
@@ -95,7 +98,9 @@ def _parse_jsonl(path: Path, text: str) -> pd.DataFrame:
     return frame
 
 
-def _parse_lines(path: Path, lines) -> tuple[list[dict], list[int]]:
+def _parse_lines(path: Path, lines, columns=None, seen=None) -> tuple[list[dict], list[int]]:
+    """Records of a JSONL file's lines; with `columns`, only those keys, and the keys met
+    go into `seen`."""
     records, line_numbers = [], []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -106,18 +111,22 @@ def _parse_lines(path: Path, lines) -> tuple[list[dict], list[int]]:
             raise KhabarError(f"{path}: line {number}: not valid JSON ({exc.msg})") from None
         if not isinstance(record, dict):
             raise KhabarError(f"{path}: line {number}: expected a JSON object")
+        if columns is not None:
+            seen.update(dict.fromkeys(record))
+            record = {key: value for key, value in record.items() if key in columns}
         records.append(record)
         line_numbers.append(number)
     return records, line_numbers
 
 
-def _read_jsonl_lines(path: Path, encoding: str) -> pd.DataFrame:
+def _read_jsonl_lines(path: Path, encoding: str, columns=None) -> pd.DataFrame:
+    seen: dict = {}
     codec = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
     try:
         # newline="": lines end at \n, \r or \r\n, as with str.splitlines, but a U+2028
         # inside a JSON string stays inside its line.
         with open(path, encoding=codec, newline="") as handle:
-            records, line_numbers = _parse_lines(path, handle)
+            records, line_numbers = _parse_lines(path, handle, columns, seen)
     except (UnicodeDecodeError, LookupError):
         _decode(path, encoding)  # raises the error that names the byte or the encoding
         raise
@@ -125,6 +134,8 @@ def _read_jsonl_lines(path: Path, encoding: str) -> pd.DataFrame:
         raise KhabarError(f"{path}: file is empty")
     frame = _records_frame(records)
     frame.attrs["line_numbers"] = line_numbers
+    if columns is not None:  # what the file has, for error messages
+        frame.attrs["file_columns"] = list(seen)
     return frame
 
 
@@ -160,8 +171,9 @@ def content_hash(path: str | Path) -> str:
 def require_columns(frame: pd.DataFrame, columns: list[str], path: str | Path) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
+        present = frame.attrs.get("file_columns", frame.columns)
         raise KhabarError(
-            f"{path}: missing column {missing[0]!r}; columns are {list(map(str, frame.columns))}"
+            f"{path}: missing column {missing[0]!r}; columns are {list(map(str, present))}"
         )
 
 
@@ -254,8 +266,12 @@ def load_labeled(
     multi_label: bool = False,
     encoding: str = "utf-8",
     extra_columns: tuple[str, ...] = (),
+    needed_columns_only: bool = False,
 ) -> LabeledData:
-    frame = read_table(path, encoding)
+    """`needed_columns_only`: keep just the text, label, extra and `id` columns (JSONL is
+    then read without the rest, e.g. a corpus's title and content beside its text)."""
+    needed = {"id", text_column, label_column, *extra_columns} if needed_columns_only else None
+    frame = read_table(path, encoding, needed)
     require_columns(frame, [text_column, label_column, *extra_columns], path)
     texts = clean_texts(frame, text_column, path)
     labels = clean_labels(frame, label_column, path, multi_label)

@@ -9,6 +9,8 @@ each as a child MLflow run under one parent run, and write a comparison report.
       model.params.C: [0.1, 0.5, 2.0]
     variants:                             # ... and/or these, each a set of overrides
       - {model.name: logistic_regression, model.params: {}}
+    cache_features: true                  # the default
+    child_reports: false                  # the default: one comparison report, not 1 per run
 
 Features are cached (khabar.cache), so variants that differ only in the classifier
 featurize once. Backends: "local" (one after the other, in this process) or "dask"
@@ -47,6 +49,7 @@ class SweepSpec(BaseModel):
     grid: dict[str, list[Any]] = Field(default_factory=dict)
     variants: list[dict[str, Any]] = Field(default_factory=list)
     cache_features: bool = True
+    child_reports: bool = False  # each variant's own plots (the sweep report compares them)
 
 
 @dataclass
@@ -137,6 +140,8 @@ def run_sweep(
     common = list(overrides or [])
     if spec.cache_features:
         common.append("evaluation.cache_features=true")
+    if not spec.child_reports:
+        common.append("evaluation.write_report=false")
     base_config = load_config(base, common)
     common += _absolute(base, common)
     store = _store_uri()

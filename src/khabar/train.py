@@ -73,6 +73,7 @@ def _load_data(config: ExperimentConfig) -> tuple[LabeledData, LabeledData]:
         multi_label=multi,
         encoding=data.encoding,
         extra_columns=extra,
+        needed_columns_only=True,  # corpus-sized files: only what training reads
     )
     train = load(data.train)
     if data.test is None:
@@ -100,6 +101,10 @@ def _load_data(config: ExperimentConfig) -> tuple[LabeledData, LabeledData]:
             keep = sorted(set(range(len(test.texts))) - set(leaked))
             test = test.subset(keep)
     return train, test
+
+
+def _no_report(report_dir: Path, inputs: ReportInputs) -> list[Path]:
+    return []
 
 
 def _run_name(config: ExperimentConfig) -> str:
@@ -220,7 +225,8 @@ def _train_in_run(
     }
     mlflow.log_metrics(metrics)
 
-    report_files = write_report(
+    # A sweep's children skip their own plots: the sweep writes one comparison report.
+    report_files = (write_report if config.evaluation.write_report else _no_report)(
         report_dir,
         ReportInputs(
             title=f"{config.name} ({config.experiment})",
