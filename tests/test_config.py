@@ -76,3 +76,10 @@ def test_missing_and_broken_files(tmp_path):
     broken.write_text("name: [unclosed\n", encoding="utf-8")
     with pytest.raises(KhabarError, match="not valid YAML"):
         load_config(broken)
+
+
+def test_scientific_notation_is_a_number(tmp_path):
+    # YAML 1.1 (PyYAML) reads 1e-5 as a string; khabar reads it as the number researchers mean.
+    path = write_config(tmp_path, model={"name": "sgd", "params": {}})
+    config = load_config(path, ["model.params.alpha=1e-5"])
+    assert config.model.params["alpha"] == 1e-5

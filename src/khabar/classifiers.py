@@ -15,6 +15,7 @@ from sklearn.svm import LinearSVC
 from sklearn.utils.metaestimators import available_if
 
 from khabar.errors import KhabarError
+from khabar.linear_svm import FastLinearSVC
 from khabar.nbsvm import NBSVMClassifier
 
 # name -> (estimator class, defaults khabar sets on top of scikit-learn's own)
@@ -26,6 +27,8 @@ REGISTRY: dict[str, tuple[type[BaseEstimator], dict[str, Any]]] = {
     "sgd": (SGDClassifier, {}),
     "ridge": (RidgeClassifier, {}),
     "nbsvm": (NBSVMClassifier, {}),
+    # LinearSVC's problem and solver, on float32 CSR without a copy, classes in threads
+    "fast_linear_svc": (FastLinearSVC, {}),
 }
 
 

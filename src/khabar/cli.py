@@ -1,4 +1,4 @@
-"""Command line: khabar train | predict | evaluate | ui | register | export | serve."""
+"""Command line: khabar train | predict | evaluate | sweep | ui | register | export | serve."""
 
 from __future__ import annotations
 
@@ -92,6 +92,21 @@ def _evaluate(args: argparse.Namespace) -> int:
         print(f"{key}\t{value:.4f}")
     print(f"report: {report_dir}/summary.md")
     print(json.dumps({"metrics": metrics, "report_dir": str(report_dir)}, ensure_ascii=False))
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from khabar.sweep import run_sweep
+
+    result = run_sweep(args.experiment, args.overrides, args.backend, args.scheduler)
+    best = result.variants[0]
+    print(
+        f"sweep {result.parent_run_id}: {len(result.variants)} variants; best v{best['index']:02d} "
+        f"{best['settings']} {result.metric} {best['metrics'][result.metric]:.4f}"
+    )
+    print(f"report: {result.report_dir}/ranking.md")
+    if args.json:
+        print(json.dumps(result.as_dict(), ensure_ascii=False))
     return 0
 
 
@@ -194,6 +209,17 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--encoding", default="utf-8")
     evaluate.add_argument("--reports-dir", default="reports")
     evaluate.set_defaults(handler=_evaluate)
+
+    sweep = commands.add_parser("sweep", help="run the variants of an experiment (grid or list)")
+    sweep.add_argument("experiment", help="a sweep YAML, e.g. experiments/sweep_topic_classifiers.yaml")
+    sweep.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override a key of the base config for every variant",
+    )  # fmt: skip
+    sweep.add_argument("--backend", choices=["local", "dask"], default="local")
+    sweep.add_argument("--scheduler", help="Dask scheduler address for --backend dask")
+    sweep.add_argument("--json", action="store_true", help="print a JSON result as the last line")
+    sweep.set_defaults(handler=_sweep)
 
     ui = commands.add_parser("ui", help="the MLflow UI on khabar's tracking store")
     ui.add_argument("--port", type=int, default=5000)

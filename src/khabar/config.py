@@ -65,6 +65,9 @@ class TfidfConfig(_Strict):
     max_features: int | None = None
     sublinear_tf: bool = True
     dtype: Literal["float32", "float64"] = "float32"
+    # "fast": khabar.char_ngrams (same features, compiled, threaded); char n-grams only.
+    engine: Literal["sklearn", "fast"] = "sklearn"
+    n_jobs: int = -1  # threads for engine "fast" (-1: all cores)
 
     @field_validator("ngram_range")
     @classmethod
@@ -111,6 +114,13 @@ class FeaturesConfig(_Strict):
             raise ValueError("features.word needs analyzer 'word'")
         return value
 
+    @field_validator("word")
+    @classmethod
+    def _word_engine(cls, value: TfidfConfig | None) -> TfidfConfig | None:
+        if value is not None and value.engine == "fast":
+            raise ValueError("engine 'fast' computes character n-grams; use 'sklearn' for words")
+        return value
+
 
 class ModelConfig(_Strict):
     name: str = "linear_svc"
@@ -131,6 +141,9 @@ class GroupedMetricConfig(_Strict):
 
 class EvaluationConfig(_Strict):
     cv_folds: int = Field(5, ge=2)
+    cross_validate: bool = True  # false: score on the test set only (corpus-sized data)
+    cache_features: bool = False  # reuse featurized folds/test via khabar.cache (sweeps)
+    write_report: bool = True  # plots + summary.md under reports/ (sweeps turn it off)
     n_jobs: int = 1
     grouped_metric: GroupedMetricConfig | None = None
     misclassified_examples: int = Field(15, ge=0)
@@ -168,12 +181,28 @@ class ExperimentConfig(_Strict):
         return self
 
 
+class _Loader(yaml.SafeLoader):
+    """PyYAML follows YAML 1.1, where 1e-5 is a string; researchers write it as a number."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+$"),
+    list("-+0123456789."),
+)
+
+
+def read_yaml(text: str) -> Any:
+    """The one YAML reader for configs, sweep files and --set values."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+
+
 def _parse_override(item: str) -> tuple[list[str], Any]:
     if "=" not in item:
         raise KhabarError(f"--set {item!r}: expected KEY=VALUE, e.g. model.params.C=0.3")
     key, raw = item.split("=", 1)
     # YAML parsing turns "0.3" into a float, "[2, 5]" into a list, "true" into a bool.
-    return key.strip().split("."), yaml.safe_load(raw) if raw != "" else ""
+    return key.strip().split("."), read_yaml(raw) if raw != "" else ""
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -254,7 +283,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Experim
     if not path.is_file():
         raise KhabarError(f"config file not found: {path}")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = read_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark else ""

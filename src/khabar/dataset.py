@@ -72,9 +72,12 @@ def _is_utf8(data: bytes) -> bool:
     return True
 
 
-def read_table(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
+def read_table(
+    path: str | Path, encoding: str = "utf-8", columns: set[str] | None = None
+) -> pd.DataFrame:
     """Read a table by its extension. Cells keep literal strings such as 'None' and 'NA';
-    only truly empty cells become missing values."""
+    only truly empty cells become missing values. `columns`: for JSONL, keep only these
+    keys of each line as it is read (a corpus's other fields never fill memory)."""
     path = Path(path)
     if not path.is_file():
         raise KhabarError(f"data file not found: {path}")
@@ -88,6 +91,11 @@ def read_table(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
             return pd.read_parquet(path)
         except Exception as exc:  # pyarrow raises many types for a damaged file
             raise KhabarError(f"{path}: cannot read Parquet: {exc}") from None
+    if suffix == ".jsonl":  # line by line: a corpus-sized file is never held whole in memory
+        frame = _read_jsonl_lines(path, encoding, columns)
+        if frame.empty:
+            raise KhabarError(f"{path}: no data rows (header only?)")
+        return frame
     text = _decode(path, encoding)
     if not text.strip():
         raise KhabarError(f"{path}: file is empty")
@@ -123,21 +131,66 @@ def _parse_jsonl(path: Path, text: str) -> pd.DataFrame:
             raise KhabarError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}") from None
         line_numbers = list(range(1, len(records) + 1))
     else:
-        records, line_numbers = [], []
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise KhabarError(f"{path}: line {number}: not valid JSON ({exc.msg})") from None
-            if not isinstance(record, dict):
-                raise KhabarError(f"{path}: line {number}: expected a JSON object")
-            records.append(record)
-            line_numbers.append(number)
-    frame = pd.DataFrame.from_records(records)
+        records, line_numbers = _parse_lines(path, text.splitlines())
+    frame = _records_frame(records)
     frame.attrs["line_numbers"] = line_numbers
     return frame
+
+
+def _parse_lines(path: Path, lines, columns=None, seen=None) -> tuple[list[dict], list[int]]:
+    """Records of a JSONL file's lines; with `columns`, only those keys, and the keys met
+    go into `seen`."""
+    records, line_numbers = [], []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise KhabarError(f"{path}: line {number}: not valid JSON ({exc.msg})") from None
+        if not isinstance(record, dict):
+            raise KhabarError(f"{path}: line {number}: expected a JSON object")
+        if columns is not None:
+            seen.update(dict.fromkeys(record))
+            record = {key: value for key, value in record.items() if key in columns}
+        records.append(record)
+        line_numbers.append(number)
+    return records, line_numbers
+
+
+def _read_jsonl_lines(path: Path, encoding: str, columns=None) -> pd.DataFrame:
+    seen: dict = {}
+    codec = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+    try:
+        # newline="": lines end at \n, \r or \r\n, as with str.splitlines, but a U+2028
+        # inside a JSON string stays inside its line.
+        with open(path, encoding=codec, newline="") as handle:
+            records, line_numbers = _parse_lines(path, handle, columns, seen)
+    except (UnicodeDecodeError, LookupError):
+        _decode(path, encoding)  # raises the error that names the byte or the encoding
+        raise
+    if not records:
+        raise KhabarError(f"{path}: file is empty")
+    frame = _records_frame(records)
+    frame.attrs["line_numbers"] = line_numbers
+    if columns is not None:  # what the file has, for error messages
+        frame.attrs["file_columns"] = list(seen)
+    return frame
+
+
+def _records_frame(records: list[dict]) -> pd.DataFrame:
+    """A frame whose text columns hold the parsed str objects themselves (object dtype):
+    pandas' own str dtype would copy every text once more, which at corpus scale is
+    hundreds of MB. Other columns are inferred as usual; a missing key is None."""
+    names = list(dict.fromkeys(key for record in records for key in record))
+    columns = {}
+    for name in names:
+        values = [record.get(name) for record in records]
+        if all(isinstance(v, str) or v is None for v in values):
+            columns[name] = pd.Series(values, dtype=object)
+        else:
+            columns[name] = pd.Series(values)
+    return pd.DataFrame(columns, index=pd.RangeIndex(len(records)))
 
 
 def row_location(frame: pd.DataFrame, position: int) -> str:
@@ -157,8 +210,9 @@ def content_hash(path: str | Path) -> str:
 def require_columns(frame: pd.DataFrame, columns: list[str], path: str | Path) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
+        present = frame.attrs.get("file_columns", frame.columns)
         raise KhabarError(
-            f"{path}: missing column {missing[0]!r}; columns are {list(map(str, frame.columns))}"
+            f"{path}: missing column {missing[0]!r}; columns are {list(map(str, present))}"
         )
 
 
@@ -268,13 +322,18 @@ def load_labeled(
     multi_label: bool = False,
     encoding: str = "utf-8",
     extra_columns: tuple[str, ...] = (),
+    needed_columns_only: bool = False,
 ) -> LabeledData:
-    frame = read_table(path, encoding)
+    """`needed_columns_only`: keep just the text, label, extra and `id` columns (JSONL is
+    then read without the rest, e.g. a corpus's title and content beside its text)."""
+    needed = {"id", text_column, label_column, *extra_columns} if needed_columns_only else None
+    frame = read_table(path, encoding, needed)
     require_columns(frame, [text_column, label_column, *extra_columns], path)
     texts = clean_texts(frame, text_column, path)
     labels = clean_labels(frame, label_column, path, multi_label)
     frame = frame.copy()
-    frame[text_column] = texts
+    # object dtype keeps references to `texts`; pandas' str dtype would copy them all
+    frame[text_column] = pd.Series(texts, index=frame.index, dtype=object)
     return LabeledData(str(path), frame, texts, labels, content_hash(path))
 
 

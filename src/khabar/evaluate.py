@@ -18,6 +18,7 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MultiLabelBinarizer
 from tqdm.auto import tqdm
 
@@ -113,10 +114,20 @@ def _check_label_sets(labels: Sequence) -> None:
         )
 
 
-def _fit_and_score(pipeline, X, y, train_idx, test_idx, labels, multi_label, groups, grouped):  # noqa: N803
-    model = clone(pipeline)
-    model.fit(X.iloc[train_idx], [y[i] for i in train_idx])
-    predicted = model.predict(X.iloc[test_idx])
+def _fit_and_score(
+    pipeline, X, y, train_idx, test_idx, labels, multi_label, groups, grouped, cache=None  # noqa: N803
+):
+    if cache is None:
+        model = clone(pipeline)
+        model.fit(X.iloc[train_idx], [y[i] for i in train_idx])
+        predicted = model.predict(X.iloc[test_idx])
+    else:  # featurize the fold once (or load it), then fit only the classifier
+        features = cache.featurize(
+            pipeline[:-1], X.iloc[train_idx], X.iloc[test_idx], pipeline[0].text_column
+        )
+        model = Pipeline([("classifier", clone(pipeline[-1]))])
+        model.fit(features.fit_matrix, [y[i] for i in train_idx])
+        predicted = model.predict(features.eval_matrix)
     if multi_label:
         predicted = model[-1].to_label_lists(predicted)
     return compute_metrics(
@@ -141,14 +152,16 @@ def cross_validate(
     groups: list | None = None,
     grouped: GroupedMetricConfig | None = None,
     n_jobs: int = 1,
+    cache=None,
 ) -> tuple[dict[str, float], list[dict[str, float]]]:
-    """K-fold CV (stratified for single-label). Returns mean/std per metric and fold metrics."""
+    """K-fold CV (stratified for single-label). Returns mean/std per metric and fold metrics.
+    With a `khabar.cache.FeatureCache`, each fold's features are computed once and reused."""
     if multi_label:
         splits = KFold(folds, shuffle=True, random_state=seed).split(X)
     else:
         splits = StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y)
     jobs = (
-        delayed(_fit_and_score)(pipeline, X, y, tr, te, labels, multi_label, groups, grouped)
+        delayed(_fit_and_score)(pipeline, X, y, tr, te, labels, multi_label, groups, grouped, cache)
         for tr, te in splits
     )
     runner = Parallel(n_jobs=n_jobs, return_as="generator")

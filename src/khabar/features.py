@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import FeatureUnion
 
+from khabar.char_ngrams import CharNgramTfidf, require_numba
 from khabar.config import FeaturesConfig, TfidfConfig
 
 
-def build_vectorizer(settings: TfidfConfig) -> TfidfVectorizer:
+def build_vectorizer(settings: TfidfConfig) -> TfidfVectorizer | CharNgramTfidf:
+    if settings.engine == "fast":
+        require_numba()
+        return CharNgramTfidf(
+            analyzer=settings.analyzer,
+            ngram_range=tuple(settings.ngram_range),
+            min_df=settings.min_df,
+            max_df=settings.max_df,
+            max_features=settings.max_features,
+            sublinear_tf=settings.sublinear_tf,
+            dtype=settings.dtype,
+            n_jobs=settings.n_jobs,
+        )
     return TfidfVectorizer(
         analyzer=settings.analyzer,
         ngram_range=tuple(settings.ngram_range),
@@ -23,8 +37,18 @@ def build_vectorizer(settings: TfidfConfig) -> TfidfVectorizer:
     )
 
 
+class SparseUnion(FeatureUnion):
+    """A FeatureUnion that passes a single block through as it is: scikit-learn's stacks
+    even one block into a new matrix, which doubles peak memory at corpus scale."""
+
+    def _hstack(self, Xs):  # noqa: N803
+        if len(Xs) == 1 and sp.issparse(Xs[0]) and Xs[0].format == "csr":
+            return Xs[0]
+        return super()._hstack(Xs)
+
+
 def build_features(settings: FeaturesConfig) -> FeatureUnion:
     parts = [("char", build_vectorizer(settings.char))]
     if settings.word is not None:
         parts.append(("word", build_vectorizer(settings.word)))
-    return FeatureUnion(parts)
+    return SparseUnion(parts)

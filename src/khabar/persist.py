@@ -71,3 +71,17 @@ def load_skops(path: Path) -> Pipeline:
     if not isinstance(model, Pipeline):
         raise KhabarError(f"{path}: holds a {type(model).__name__}, not a scikit-learn Pipeline")
     return model
+
+
+def pip_requirements(model: Pipeline) -> list[str]:
+    """The packages a logged model needs, stated rather than inferred: MLflow's inference
+    loads the model again in a subprocess, seconds per run that add up in a sweep."""
+    from importlib.metadata import version
+
+    from khabar import __version__
+
+    names = ["scikit-learn", "skops", "numpy", "scipy", "pandas"]
+    parts = [model, *model.get_params(deep=True).values()]
+    if any(type(p).__module__ in ("khabar.char_ngrams", "khabar.linear_svm") for p in parts):
+        names.append("numba")
+    return [f"khabar=={__version__}", *(f"{name}=={version(name)}" for name in names)]

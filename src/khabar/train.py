@@ -15,8 +15,10 @@ import pandas as pd
 from mlflow.models import infer_signature
 from sklearn.base import clone
 from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.pipeline import Pipeline
 
 from khabar import __version__, persist
+from khabar.cache import FeatureCache
 from khabar.config import ExperimentConfig
 from khabar.dataset import (
     LabeledData,
@@ -79,6 +81,7 @@ def _load_data(config: ExperimentConfig) -> tuple[LabeledData, LabeledData | Non
         multi_label=multi,
         encoding=data.encoding,
         extra_columns=extra,
+        needed_columns_only=True,  # corpus-sized files: only what training reads
     )
     train = load(data.train)
     if data.test is None and data.test_size == 0:
@@ -128,16 +131,25 @@ def _load_data(config: ExperimentConfig) -> tuple[LabeledData, LabeledData | Non
     return train, test
 
 
+def _no_report(report_dir: Path, inputs: ReportInputs) -> list[Path]:
+    return []
+
+
 def _run_name(config: ExperimentConfig) -> str:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return re.sub(r"[^A-Za-z0-9_.-]", "_", f"{config.name}-{stamp}")
 
 
 def train(
-    config: ExperimentConfig, config_path: str | Path | None = None, *, offline: bool = False
+    config: ExperimentConfig,
+    config_path: str | Path | None = None,
+    parent_run_id: str | None = None,
+    *,
+    offline: bool = False,
 ) -> TrainResult:
-    """Train, evaluate, report and log one experiment config as one MLflow run.
-    `offline` records to the local store even when MLFLOW_TRACKING_URI names a server."""
+    """Train, evaluate, report and log one experiment config as one MLflow run (a child of
+    `parent_run_id` when given, as in a sweep). `offline` records to the local store even
+    when MLFLOW_TRACKING_URI names a server."""
     # Server, input files and reports folder are checked before any work; the data is
     # validated before the store is opened, so a bad file creates no run at all.
     preflight(config, offline=offline)
@@ -157,7 +169,8 @@ def train(
 
     run_name = _run_name(config)
     report_dir = Path(config.reports_dir) / config.experiment / run_name
-    with mlflow.start_run(run_name=run_name) as run:
+    tags = {"mlflow.parentRunId": parent_run_id} if parent_run_id else None
+    with mlflow.start_run(run_name=run_name, tags=tags) as run:
         try:
             result = _train_in_run(
                 config,
@@ -231,25 +244,38 @@ def _train_in_run(
     mlflow.log_dict(config.model_dump(mode="json"), "config/resolved.yaml")
 
     labels = sorted(train_data.label_counts)
+    feature_cache = FeatureCache() if config.evaluation.cache_features else None
     started = time.perf_counter()
-    with fit_errors_as_user_errors(config):
-        cv_summary, _ = cross_validate(
-            pipeline,
-            X_train,
-            train_data.labels,
-            labels,
-            folds=folds,
-            seed=config.seed,
-            multi_label=multi,
-            groups=train_groups,
-            grouped=grouped,
-            n_jobs=config.evaluation.n_jobs,
-        )
+    cv_summary: dict[str, float] = {}
+    if config.evaluation.cross_validate:
+        with fit_errors_as_user_errors(config):
+            cv_summary, _ = cross_validate(
+                pipeline,
+                X_train,
+                train_data.labels,
+                labels,
+                folds=folds,
+                seed=config.seed,
+                multi_label=multi,
+                groups=train_groups,
+                grouped=grouped,
+                n_jobs=config.evaluation.n_jobs,
+                cache=feature_cache,
+            )
     cv_seconds = time.perf_counter() - started
 
     started = time.perf_counter()
+    scorer, test_inputs = pipeline, X_test
     with fit_errors_as_user_errors(config):
-        pipeline.fit(X_train, train_data.labels)
+        if feature_cache is None:
+            pipeline.fit(X_train, train_data.labels)
+        else:  # features from the cache; the test set is scored on its cached matrix
+            features = feature_cache.featurize(
+                pipeline[:-1], X_train, X_test, config.data.text_column
+            )
+            classifier = pipeline[-1].fit(features.fit_matrix, train_data.labels)
+            pipeline = Pipeline([*features.steps.steps, ("classifier", classifier)])
+            scorer, test_inputs = Pipeline([("classifier", classifier)]), features.eval_matrix
     fit_seconds = time.perf_counter() - started
     labels = class_labels(pipeline)
     if cv_only:
@@ -257,8 +283,8 @@ def _train_in_run(
             pipeline, X_train, train_data.labels, config, folds
         )
     else:
-        predicted = predict_labels(pipeline, X_test)
-        scores, score_kind = class_scores(pipeline, X_test)
+        predicted = predict_labels(scorer, test_inputs)
+        scores, score_kind = class_scores(scorer, test_inputs)
     test_metrics = compute_metrics(
         test_data.labels, predicted, labels, multi_label=multi, groups=test_groups, grouped=grouped
     )
@@ -270,7 +296,8 @@ def _train_in_run(
     }
     mlflow.log_metrics(metrics)
 
-    report_files = write_report(
+    # A sweep's children skip their own plots: the sweep writes one comparison report.
+    report_files = (write_report if config.evaluation.write_report else _no_report)(
         report_dir,
         ReportInputs(
             title=f"{config.name} ({config.experiment})",
@@ -292,13 +319,16 @@ def _train_in_run(
                 "test": "none: out-of-fold predictions of the CV on train"
                 if cv_only
                 else f"{config.data.test or 'split of train'} ({len(test_data.texts)} rows)",
-                "CV": f"{folds}-fold, seed {config.seed}",
+                "CV": f"{folds}-fold, seed {config.seed}"
+                if config.evaluation.cross_validate
+                else "none (evaluation.cross_validate: false)",
             },
             notes=notes,
             misclassified_examples=config.evaluation.misclassified_examples,
         ),
     )
-    report_dir = report_files[0].parent  # a fresh name if the planned one was taken
+    if report_files:  # a fresh name if the planned one was taken
+        report_dir = report_files[0].parent
     for path in report_files:
         mlflow.log_artifact(str(path), artifact_path="report")
 
@@ -311,6 +341,7 @@ def _train_in_run(
         input_example=example,
         serialization_format="skops",
         skops_trusted_types=persist.types_to_trust(pipeline),
+        pip_requirements=persist.pip_requirements(pipeline),
     )
     return info.model_uri, metrics, report_dir
 

@@ -1,0 +1,121 @@
+"""Feature cache: the fitted normalize + features steps and the matrices they produce,
+stored under .khabar-cache/features/ and keyed by content, so that CV folds, the final fit
+and every variant of a sweep featurize each piece of data once.
+
+The key is a hash of: the exact texts fitted on and transformed (not a file name), every
+parameter of the unfitted feature steps (normalization switches, n-gram settings, ...),
+and the source code of the modules that compute features, plus scikit-learn's version.
+Anything that can change the features changes the key, so an entry is never stale; and
+entries are written atomically (temporary file, then rename), so the folder can be deleted
+at any time. Nothing in it is pickled: an entry is a folder holding the fitted steps as a
+skops file, loaded under khabar's trust policy like any model, and the two sparse matrices
+as .npz files, which are read without pickle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import joblib
+import pandas as pd
+import scipy.sparse as sp
+import sklearn
+from sklearn.base import clone
+from sklearn.pipeline import Pipeline
+
+from khabar import persist
+from khabar.errors import KhabarError
+
+DEFAULT_FOLDER = Path(".khabar-cache") / "features"
+_FEATURE_MODULES = ("normalize.py", "features.py", "char_ngrams.py", "cache.py")
+
+
+@dataclass
+class FeatureSet:
+    """Fitted feature steps, the matrix of the texts they were fitted on, and the matrix of
+    the texts to evaluate on (a CV fold's held-out part, or the test set)."""
+
+    steps: Pipeline
+    fit_matrix: object
+    eval_matrix: object
+
+
+def texts_digest(texts: Sequence[str]) -> str:
+    digest = hashlib.sha256()
+    for text in texts:
+        data = text.encode("utf-8", "surrogatepass")
+        digest.update(len(data).to_bytes(8, "little"))
+        digest.update(data)
+    return digest.hexdigest()
+
+
+@cache
+def _code_digest() -> str:
+    folder = Path(__file__).parent
+    digest = hashlib.sha256(sklearn.__version__.encode())
+    for name in _FEATURE_MODULES:
+        digest.update((folder / name).read_bytes())
+    return digest.hexdigest()
+
+
+def _texts(X, text_column: str) -> list[str]:  # noqa: N803
+    if isinstance(X, pd.DataFrame):
+        return X[text_column].astype(str).tolist()
+    return [str(text) for text in X]
+
+
+class FeatureCache:
+    """Folder of feature sets. `folder` defaults to $KHABAR_CACHE_DIR or
+    .khabar-cache/features in the working directory."""
+
+    def __init__(self, folder: str | Path | None = None) -> None:
+        self.folder = Path(folder or os.environ.get("KHABAR_CACHE_DIR") or DEFAULT_FOLDER)
+        self.hits = 0
+        self.misses = 0
+
+    def key(self, steps: Pipeline, fit_texts: list[str], eval_texts: list[str]) -> str:
+        parts = [
+            _code_digest(),
+            joblib.hash(clone(steps)),  # every parameter of the unfitted steps
+            texts_digest(fit_texts),
+            texts_digest(eval_texts),
+        ]
+        return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+    def featurize(self, steps: Pipeline, X_fit, X_eval, text_column: str) -> FeatureSet:  # noqa: N803
+        """Fit `steps` (unfitted normalize + features) on X_fit and transform X_eval, or
+        load the result of an identical earlier call."""
+        key = self.key(steps, _texts(X_fit, text_column), _texts(X_eval, text_column))
+        entry = self.folder / key
+        if entry.is_dir():
+            try:
+                found = FeatureSet(
+                    persist.load_skops(entry / "steps.skops"),
+                    sp.load_npz(entry / "fit.npz"),
+                    sp.load_npz(entry / "eval.npz"),
+                )
+                self.hits += 1
+                return found
+            except (KhabarError, OSError, ValueError):  # a damaged entry: recompute it
+                shutil.rmtree(entry, ignore_errors=True)
+        self.misses += 1
+        fitted = clone(steps)
+        fit_matrix = sp.csr_matrix(fitted.fit_transform(X_fit))
+        eval_matrix = sp.csr_matrix(fitted.transform(X_eval))
+        # Written into a private folder, then renamed: readers never see half an entry.
+        temporary = self.folder / f".{key}.{os.getpid()}.tmp"
+        temporary.mkdir(parents=True, exist_ok=True)
+        try:
+            persist.save_skops(fitted, temporary / "steps.skops")
+            sp.save_npz(temporary / "fit.npz", fit_matrix, compressed=False)
+            sp.save_npz(temporary / "eval.npz", eval_matrix, compressed=False)
+            os.replace(temporary, entry)
+        except OSError:
+            shutil.rmtree(temporary, ignore_errors=True)  # another process won the race, or disk full
+        return FeatureSet(fitted, fit_matrix, eval_matrix)

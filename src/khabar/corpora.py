@@ -1,0 +1,59 @@
+"""Readers for public corpora that khabar benchmarks on (never shipped with khabar).
+
+SaudiNewsNet: one ZIP per day, each holding one JSON array of articles with fields
+`source, url, date_extracted, title, author, content`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from pathlib import Path
+
+from khabar.errors import KhabarError
+
+SAUDINEWSNET_FIELDS = ("source", "url", "date_extracted", "title", "author", "content")
+
+
+def read_saudinewsnet(folder: str | Path) -> list[dict]:
+    """All articles of the SaudiNewsNet ZIPs in `folder`, in file order, each with an `id`
+    (`<zip stem>-<position>`) and `text` (title, a newline, then content)."""
+    folder = Path(folder)
+    paths = sorted(folder.glob("*.zip"))
+    if not paths:
+        raise KhabarError(f"{folder}: no SaudiNewsNet .zip files")
+    articles = []
+    for path in paths:
+        try:
+            with zipfile.ZipFile(path) as archive:
+                members = [m for m in archive.namelist() if m.endswith(".json")]
+                records = [r for m in members for r in json.loads(archive.read(m))]
+        except (zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise KhabarError(f"{path}: not a SaudiNewsNet ZIP of JSON arrays: {exc}") from None
+        for position, record in enumerate(records):
+            if not isinstance(record, dict):
+                raise KhabarError(f"{path}: item {position + 1} is not a JSON object")
+            article = {name: str(record.get(name) or "") for name in SAUDINEWSNET_FIELDS}
+            article["id"] = f"{path.stem}-{position}"
+            article["text"] = f"{article['title']}\n{article['content']}"
+            articles.append(article)
+    return articles
+
+
+def write_articles_jsonl(articles: list[dict], path: str | Path) -> int:
+    """The export khabar trains on: one object per line with `id, title, content, text,
+    source`; articles without any text are left out. Written atomically. Returns the count."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    count = 0
+    with open(temporary, "w", encoding="utf-8") as handle:
+        for article in articles:
+            if not article["text"].strip():
+                continue
+            record = {key: article[key] for key in ("id", "title", "content", "text", "source")}
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            count += 1
+    os.replace(temporary, path)
+    return count

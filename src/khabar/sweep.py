@@ -1,0 +1,285 @@
+"""Sweeps: run variants of one experiment config (a grid or a list of --set overrides),
+each as a child MLflow run under one parent run, and write a comparison report.
+
+    # experiments/sweep_*.yaml
+    name: topic-classifiers
+    base: ../configs/topic.yaml          # relative to this file
+    metric: cv_f1_macro_mean              # ranks the variants (higher is better)
+    grid:                                 # every combination ...
+      model.params.C: [0.1, 0.5, 2.0]
+    variants:                             # ... and/or these, each a set of overrides
+      - {model.name: logistic_regression, model.params: {}}
+    cache_features: true                  # the default
+    child_reports: false                  # the default: one comparison report, not 1 per run
+
+Features are cached (khabar.cache), so variants that differ only in the classifier
+featurize once. Backends: "local" (one after the other, in this process) or "dask"
+(joblib's Dask backend on a dask.distributed cluster, one variant per task).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import yaml
+from joblib import Parallel, delayed, parallel_config
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from tqdm.auto import tqdm
+
+from khabar.config import load_config, read_yaml
+from khabar.errors import KhabarError
+from khabar.track import connect, tracking_uri
+
+
+class SweepSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    base: str
+    metric: str | None = None
+    grid: dict[str, list[Any]] = Field(default_factory=dict)
+    variants: list[dict[str, Any]] = Field(default_factory=list)
+    cache_features: bool = True
+    child_reports: bool = False  # each variant's own plots (the sweep report compares them)
+
+
+@dataclass
+class Variant:
+    index: int
+    settings: dict[str, Any]  # dotted key -> value, as swept
+
+    def overrides(self) -> list[str]:
+        return [f"{key}={json.dumps(value, ensure_ascii=False)}" for key, value in self.settings.items()]
+
+
+@dataclass
+class SweepResult:
+    parent_run_id: str
+    metric: str
+    report_dir: str
+    variants: list[dict] = field(default_factory=list)  # ranked, best first
+
+    def as_dict(self) -> dict:
+        return {
+            "parent_run_id": self.parent_run_id,
+            "metric": self.metric,
+            "report_dir": self.report_dir,
+            "variants": self.variants,
+        }
+
+
+def load_sweep(path: str | Path) -> tuple[SweepSpec, Path, list[Variant]]:
+    path = Path(path)
+    if not path.is_file():
+        raise KhabarError(f"sweep file not found: {path}")
+    try:
+        raw = read_yaml(path.read_text(encoding="utf-8"))
+        spec = SweepSpec.model_validate(raw)
+    except yaml.YAMLError as exc:
+        raise KhabarError(f"{path}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        where = ".".join(str(p) for p in problem["loc"]) or "(top level)"
+        raise KhabarError(f"{path}: {where}: {problem['msg']}") from None
+    base = (path.parent / spec.base).resolve()
+    keys = list(spec.grid)
+    settings = [dict(zip(keys, values, strict=True)) for values in itertools.product(*spec.grid.values())]
+    settings = [s for s in settings if s] + [dict(v) for v in spec.variants]
+    if not settings:
+        raise KhabarError(f"{path}: no variants: give a grid, a list of variants, or both")
+    return spec, base, [Variant(i, s) for i, s in enumerate(settings)]
+
+
+def _absolute(config_path: Path, overrides: list[str]) -> list[str]:
+    """Overrides that make every path absolute, so a worker anywhere finds the same files."""
+    config = load_config(config_path, overrides)
+    fixed = [f"data.train={Path(config.data.train).resolve()}"]
+    if config.data.test:
+        fixed.append(f"data.test={Path(config.data.test).resolve()}")
+    fixed.append(f"reports_dir={Path(config.reports_dir).resolve()}")
+    return fixed
+
+
+def run_variant(
+    base: str, overrides: list[str], parent_run_id: str, store: str, cache_dir: str
+) -> dict:
+    """One variant: a `khabar train` run, child of the sweep's parent run. Runs in a worker
+    process or thread, so everything it needs comes in as plain values."""
+    from khabar.train import train
+
+    os.environ["MLFLOW_TRACKING_URI"] = store
+    os.environ["KHABAR_CACHE_DIR"] = cache_dir
+    config = load_config(base, overrides)
+    result = train(config, base, parent_run_id=parent_run_id)
+    return {"run_id": result.run_id, "metrics": result.metrics, "report_dir": result.report_dir}
+
+
+def _store_uri() -> str:
+    """The tracking store as workers elsewhere must see it: a SQLite path made absolute."""
+    uri = tracking_uri()
+    match = re.match(r"sqlite:///(?!/)(.+)", uri)
+    return f"sqlite:///{Path(match.group(1)).resolve()}" if match else uri
+
+
+def run_sweep(
+    path: str | Path,
+    overrides: list[str] | None = None,
+    backend: str = "local",
+    scheduler: str | None = None,
+) -> SweepResult:
+    spec, base, variants = load_sweep(path)
+    common = list(overrides or [])
+    if spec.cache_features:
+        common.append("evaluation.cache_features=true")
+    if not spec.child_reports:
+        common.append("evaluation.write_report=false")
+    base_config = load_config(base, common)
+    common += _absolute(base, common)
+    store = _store_uri()
+    cache_dir = str(Path(os.environ.get("KHABAR_CACHE_DIR") or ".khabar-cache/features").resolve())
+    for variant in variants:  # fail on a bad key or value before any run starts
+        load_config(base, [*common, *variant.overrides()])
+
+    connect(base_config.experiment)
+    client = mlflow.MlflowClient()
+    experiment = client.get_experiment_by_name(base_config.experiment)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    parent = client.create_run(
+        experiment.experiment_id,
+        run_name=f"sweep-{spec.name}-{stamp}",
+        tags={"khabar.sweep": spec.name, "khabar.backend": backend},
+    )
+    parent_id = parent.info.run_id
+    client.log_artifact(parent_id, str(path), artifact_path="sweep")
+
+    jobs = [
+        delayed(run_variant)(
+            str(base),
+            [*common, f"name={base_config.name}-v{v.index:02d}", *v.overrides()],
+            parent_id,
+            store,
+            cache_dir,
+        )
+        for v in variants
+    ]
+    try:
+        outputs = _run_jobs(jobs, backend, scheduler)
+    except BaseException:
+        client.set_terminated(parent_id, status="FAILED")
+        raise
+    results = [{"index": v.index, "settings": v.settings, **out} for v, out in zip(variants, outputs, strict=True)]
+    metric = spec.metric or _default_metric(results)
+    missing = [r["index"] for r in results if metric not in r["metrics"]]
+    if missing:
+        client.set_terminated(parent_id, status="FAILED")
+        raise KhabarError(f"{path}: metric {metric!r} is not logged by variant(s) {missing}")
+    ranked = sorted(results, key=lambda r: -r["metrics"][metric])
+    report_dir = Path(base_config.reports_dir).resolve() / "sweeps" / f"{spec.name}-{stamp}"
+    files = write_sweep_report(report_dir, spec.name, metric, ranked, list(spec.grid) or _keys(ranked))
+    for file in files:
+        client.log_artifact(parent_id, str(file), artifact_path="report")
+    best = ranked[0]
+    client.log_metric(parent_id, f"best_{metric}", best["metrics"][metric])
+    client.set_tag(parent_id, "khabar.best_run_id", best["run_id"])
+    client.set_terminated(parent_id)
+    return SweepResult(parent_id, metric, str(report_dir), ranked)
+
+
+def _run_jobs(jobs: list, backend: str, scheduler: str | None) -> list[dict]:
+    progress = tqdm(total=len(jobs), desc="sweep", unit="variant")
+
+    def collect(runner) -> list[dict]:
+        outputs = []
+        for output in runner(jobs):
+            outputs.append(output)
+            progress.update(1)
+        return outputs
+
+    try:
+        if backend == "local":
+            return collect(Parallel(n_jobs=1, return_as="generator"))
+        if backend != "dask":
+            raise KhabarError(f"unknown backend {backend!r}; expected 'local' or 'dask'")
+        try:
+            from dask.distributed import Client
+        except ImportError:
+            raise KhabarError(
+                "backend 'dask' needs dask.distributed: pip install 'khabar[dask]'"
+            ) from None
+        if not scheduler:
+            raise KhabarError("backend 'dask' needs --scheduler ADDRESS (e.g. tcp://host:8786)")
+        try:
+            client = Client(scheduler, timeout="20s")
+        except OSError as exc:
+            raise KhabarError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+        with client, parallel_config(backend="dask"):
+            return collect(Parallel(n_jobs=-1, return_as="generator"))
+    finally:
+        progress.close()
+
+
+def _default_metric(results: list[dict]) -> str:
+    metrics = results[0]["metrics"]
+    return "cv_f1_macro_mean" if "cv_f1_macro_mean" in metrics else "test_f1_macro"
+
+
+def _keys(results: list[dict]) -> list[str]:
+    return list(dict.fromkeys(key for r in results for key in r["settings"]))
+
+
+def write_sweep_report(
+    folder: Path, name: str, metric: str, ranked: list[dict], swept: list[str]
+) -> list[Path]:
+    """ranking.md (table, best first), ranking.json, and one plot per swept key."""
+    import matplotlib.pyplot as plt
+
+    from khabar import plots  # noqa: F401 - selects matplotlib's file backend
+
+    folder.mkdir(parents=True, exist_ok=True)
+    others = [m for m in ("test_f1_macro", "cv_f1_macro_mean", "fit_seconds") if m != metric]
+    header = ["rank", "variant", *swept, metric, *others, "run"]
+    lines = [f"# Sweep {name}: ranked by {metric}", "", "| " + " | ".join(header) + " |"]
+    lines.append("|" + "---|" * len(header))
+    for rank, r in enumerate(ranked, start=1):
+        cells = [str(rank), f"v{r['index']:02d}"]
+        cells += [json.dumps(r["settings"].get(key), ensure_ascii=False) for key in swept]
+        cells += [f"{r['metrics'].get(m, math.nan):.4f}" for m in (metric, *others)]
+        cells.append(r["run_id"])
+        lines.append("| " + " | ".join(cells) + " |")
+    files = [folder / "ranking.md", folder / "ranking.json"]
+    files[0].write_text("\n".join(lines) + "\n", encoding="utf-8")
+    files[1].write_text(json.dumps(ranked, indent=2, ensure_ascii=False), encoding="utf-8")
+    for key in swept:
+        points = [(r["settings"][key], r["metrics"][metric]) for r in ranked if key in r["settings"]]
+        if not points:
+            continue
+        fig, ax = plt.subplots(figsize=(5.5, 3.6))
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v, _ in points)
+        if numeric:
+            ax.scatter([v for v, _ in points], [m for _, m in points])
+            if min(v for v, _ in points) > 0 and max(v for v, _ in points) / min(v for v, _ in points) >= 20:
+                ax.set_xscale("log")
+        else:
+            names = sorted({json.dumps(v, ensure_ascii=False) for v, _ in points})
+            where = {n: i for i, n in enumerate(names)}
+            ax.scatter([where[json.dumps(v, ensure_ascii=False)] for v, _ in points], [m for _, m in points])
+            ax.set_xticks(range(len(names)), names, rotation=20, ha="right")
+        ax.set_xlabel(key)
+        ax.set_ylabel(metric)
+        ax.set_title(f"{metric} against {key}")
+        ax.grid(alpha=0.3)
+        path = folder / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', key)}.png"
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        files.append(path)
+    return files

@@ -1,0 +1,185 @@
+"""Feature cache (keys, reuse, safe deletion), khabar sweep on both backends, the
+SaudiNewsNet reader."""
+
+import json
+import zipfile
+
+import mlflow
+import pandas as pd
+import pytest
+import yaml
+
+from khabar.cache import FeatureCache
+from khabar.cli import main
+from khabar.config import load_config
+from khabar.corpora import read_saudinewsnet, write_articles_jsonl
+from khabar.errors import KhabarError
+from khabar.pipeline import build_pipeline
+from khabar.sweep import load_sweep
+
+from .conftest import NEWS_SMALL, PROJECT, write_config
+
+ROWS = [json.loads(line) for line in NEWS_SMALL.read_text(encoding="utf-8").splitlines()]
+FRAME = pd.DataFrame({"text": [r["text"] for r in ROWS]})
+
+
+def feature_steps(tmp_path, *overrides):
+    return build_pipeline(load_config(write_config(tmp_path), list(overrides)))[:-1]
+
+
+def test_cache_reuses_features_and_never_serves_stale_ones(tmp_path):
+    cache = FeatureCache(tmp_path / "cache")
+    fit, held_out = FRAME.iloc[:70], FRAME.iloc[70:]
+    first = cache.featurize(feature_steps(tmp_path), fit, held_out, "text")
+    again = cache.featurize(feature_steps(tmp_path), fit, held_out, "text")
+    assert (cache.misses, cache.hits) == (1, 1)
+    assert (first.eval_matrix != again.eval_matrix).nnz == 0
+    # Anything that changes the features is a different entry:
+    cache.featurize(feature_steps(tmp_path, "normalize.unify_alef=false"), fit, held_out, "text")
+    cache.featurize(feature_steps(tmp_path, "features.char.min_df=2"), fit, held_out, "text")
+    edited = fit.copy()
+    edited.iloc[0, 0] = edited.iloc[0, 0] + " خبر"
+    cache.featurize(feature_steps(tmp_path), edited, held_out, "text")
+    assert (cache.misses, cache.hits) == (4, 1)
+    # Deleting the folder is safe; a damaged entry is recomputed.
+    for entry in (tmp_path / "cache").iterdir():
+        for part in entry.iterdir():
+            part.write_bytes(b"damaged")
+    recomputed = cache.featurize(feature_steps(tmp_path), fit, held_out, "text")
+    assert (recomputed.eval_matrix != first.eval_matrix).nnz == 0
+    import shutil
+
+    shutil.rmtree(tmp_path / "cache")
+    assert cache.featurize(feature_steps(tmp_path), fit, held_out, "text").fit_matrix.shape[0] == 70
+
+
+def run_json(capsys, *argv) -> dict:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    return json.loads(captured.out.strip().splitlines()[-1])
+
+
+def test_train_with_feature_cache_gives_the_same_numbers(workdir, capsys, monkeypatch):
+    monkeypatch.setenv("KHABAR_CACHE_DIR", str(workdir / "cache"))
+    config = write_config(workdir)
+    plain = run_json(capsys, "train", str(config), "--json")
+    cached = [
+        run_json(capsys, "train", str(config), "--set", "evaluation.cache_features=true", "--json")
+        for _ in range(2)
+    ]
+    for result in cached:
+        for name, value in plain["metrics"].items():
+            if not name.endswith("_seconds"):
+                assert result["metrics"][name] == pytest.approx(value), name
+    assert len(list((workdir / "cache").glob("[!.]*"))) == 4  # 3 folds + train/test
+
+
+def write_sweep(folder, config, **extra):
+    spec = {
+        "name": "fixture-sweep",
+        "base": config.name,
+        "grid": {"model.params.C": [0.1, 1.0]},
+        "variants": [{"model.name": "complement_nb", "model.params": {}}],
+        **extra,
+    }
+    path = folder / "sweep.yaml"
+    path.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    return path
+
+
+def test_sweep_runs_children_under_a_parent_and_ranks_them(workdir, capsys, monkeypatch):
+    monkeypatch.setenv("KHABAR_CACHE_DIR", str(workdir / "cache"))
+    sweep = write_sweep(workdir, write_config(workdir))
+    result = run_json(capsys, "sweep", str(sweep), "--json")
+    variants = result["variants"]
+    assert len(variants) == 3 and result["metric"] == "cv_f1_macro_mean"
+    scores = [v["metrics"]["cv_f1_macro_mean"] for v in variants]
+    assert scores == sorted(scores, reverse=True)
+    for variant in variants:
+        run = mlflow.get_run(variant["run_id"])
+        assert run.data.tags["mlflow.parentRunId"] == result["parent_run_id"]
+    report = workdir / result["report_dir"]
+    assert "| rank |" in (report / "ranking.md").read_text(encoding="utf-8")
+    assert (report / "model.params.C.png").stat().st_size > 0
+    assert mlflow.get_run(result["parent_run_id"]).info.status == "FINISHED"
+    # Three variants, one feature set: 3 folds + the train/test split were featurized once.
+    assert len(list((workdir / "cache").glob("[!.]*"))) == 4
+
+
+def test_dask_backend_gives_the_local_results(workdir, capsys, monkeypatch):
+    distributed = pytest.importorskip("dask.distributed")
+    monkeypatch.setenv("KHABAR_CACHE_DIR", str(workdir / "cache"))
+    sweep = write_sweep(workdir, write_config(workdir), variants=[])
+    local = run_json(capsys, "sweep", str(sweep), "--json")
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        remote = run_json(
+            capsys, "sweep", str(sweep), "--backend", "dask",
+            "--scheduler", cluster.scheduler_address, "--json",
+        )  # fmt: skip
+    assert mlflow.get_run(remote["parent_run_id"]).data.tags["khabar.backend"] == "dask"
+
+    def numbers(result):
+        return {
+            json.dumps(v["settings"]): {k: x for k, x in v["metrics"].items() if "seconds" not in k}
+            for v in result["variants"]
+        }
+
+    assert numbers(remote) == numbers(local)
+
+
+def test_sweep_errors_are_one_line(workdir, capsys):
+    config = write_config(workdir)
+    bad = write_sweep(workdir, config, grid={"model.params.nope": [1]}, variants=[])
+    assert main(["sweep", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "nope" in err
+    assert main(["sweep", "missing.yaml"]) == 2
+    assert "sweep file not found" in capsys.readouterr().err
+    assert main(["sweep", str(bad), "--backend", "dask"]) == 2
+
+
+def test_saudinewsnet_reader_and_export(tmp_path):
+    articles = [
+        {"source": "okaz", "url": "u1", "date_extracted": "d", "title": "عنوان", "author": "", "content": "نص"},
+        {"source": "sabq", "url": "u2", "date_extracted": "d", "title": "", "author": None, "content": ""},
+    ]
+    with zipfile.ZipFile(tmp_path / "2015-07-21.zip", "w") as archive:
+        archive.writestr("2015-07-21.json", json.dumps(articles, ensure_ascii=False))
+    read = read_saudinewsnet(tmp_path)
+    assert [a["id"] for a in read] == ["2015-07-21-0", "2015-07-21-1"]
+    assert read[0]["text"] == "عنوان\nنص"
+    assert write_articles_jsonl(read, tmp_path / "out" / "a.jsonl") == 1  # no empty text
+    row = json.loads((tmp_path / "out" / "a.jsonl").read_text(encoding="utf-8"))
+    assert set(row) == {"id", "title", "content", "text", "source"}
+    (tmp_path / "2015-07-22.zip").write_bytes(b"not a zip")
+    with pytest.raises(KhabarError, match="2015-07-22.zip"):
+        read_saudinewsnet(tmp_path)
+    with pytest.raises(KhabarError, match="no SaudiNewsNet"):
+        read_saudinewsnet(tmp_path / "out")
+
+
+@pytest.mark.parametrize(
+    "path", sorted((PROJECT / "experiments").glob("sweep_*.yaml")), ids=lambda p: p.name
+)
+def test_shipped_sweeps_validate(path):
+    spec, base, variants = load_sweep(path)
+    assert base.is_file() and len(variants) >= 2
+    for variant in variants:
+        load_config(base, variant.overrides())
+
+
+def test_training_reads_only_the_columns_it_needs(tmp_path):
+    from khabar.dataset import load_labeled
+
+    path = tmp_path / "rows.jsonl"
+    rows = [{"id": i, "text": f"نص {i}", "label": "a" if i % 2 else "b", "content": "x" * 50}
+            for i in range(6)]  # fmt: skip
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
+    data = load_labeled(path, "text", "label", needed_columns_only=True)
+    assert list(data.frame.columns) == ["id", "text", "label"]
+    assert list(load_labeled(path, "text", "label").frame.columns) == ["id", "text", "label", "content"]
+    with pytest.raises(KhabarError, match=r"missing column 'topic'; columns are \['id', 'text', 'label', 'content'\]"):
+        load_labeled(path, "text", "topic", needed_columns_only=True)
