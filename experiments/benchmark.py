@@ -29,6 +29,7 @@ os.environ.setdefault("TQDM_DISABLE", "1")  # one line per result, not progress 
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 from sklearn.base import BaseEstimator, ClassifierMixin  # noqa: E402
 from sklearn.feature_extraction.text import TfidfVectorizer  # noqa: E402
 from sklearn.pipeline import Pipeline  # noqa: E402
@@ -63,6 +64,8 @@ class Task:
 
 NBSVM = ["model.name=nbsvm", "model.params.C=0.1"]
 TARGET = "features.target_column=target"
+# realnews_topic trains on khabar's own corpus too (data.extra_train); this turns it off.
+NO_CORPUS = "data.extra_train=[]"
 WORDS = "features.word={analyzer: word, ngram_range: [1, 2], min_df: 2, sublinear_tf: true}"
 TASKS = [
     Task(
@@ -102,9 +105,18 @@ TASKS = [
         "realnews-dev (600), 5-fold CV",
         0.90,
         {
-            "char+word, NBSVM C=0.1 (committed)": [],
-            "char+word, LinearSVC": ["model.name=linear_svc", "model.params.C=0.5"],
-            "char only, NBSVM C=0.1": ["features.word=null"],
+            "char+word, NBSVM C=0.1, + khabar corpus (committed)": [],
+            "char+word, NBSVM C=0.1, realnews only": [NO_CORPUS],
+            "char+word, LinearSVC, realnews only": [
+                NO_CORPUS,
+                "model.name=linear_svc",
+                "model.params.C=0.5",
+            ],
+            "char only, NBSVM C=0.1, + khabar corpus": ["features.word=null"],
+            "char+word, LinearSVC, + khabar corpus": [
+                "model.name=linear_svc",
+                "model.params.C=0.5",
+            ],
         },
     ),
     Task(
@@ -245,16 +257,20 @@ def groups_of(config: ExperimentConfig, data: LabeledData) -> list | None:
 
 def cv_score(pipeline, config: ExperimentConfig, data: LabeledData, inputs, metric: str):
     multi = config.task == "multi_label"
+    # data.extra_train (e.g. khabar's own corpus) joins every training fold, never scored.
+    extra = [load(config, path) for path in config.data.extra_train]
+    columns = list(inputs.columns)
     summary, _ = cross_validate(
         pipeline,
-        inputs,
-        data.labels,
+        pd.concat([inputs, *(part.frame[columns] for part in extra)], ignore_index=True),
+        data.labels + [label for part in extra for label in part.labels],
         sorted(data.label_counts),
         folds=config.evaluation.cv_folds,
         seed=config.seed,
         multi_label=multi,
         groups=groups_of(config, data),
         grouped=config.evaluation.grouped_metric,
+        always_train=sum(len(part.labels) for part in extra),
     )
     return summary[f"cv_{metric}_mean"], summary[f"cv_{metric}_std"]
 
@@ -312,8 +328,10 @@ def run_task(task: Task, use_fasttext: bool) -> dict:
             config = load_config(PROJECT / task.config, best["overrides"])
             pipeline = build_pipeline(config)
             mean, std = best["cv_mean"], best["cv_std"]
-        else:
-            config = base
+        else:  # a peer sees the task's own data only, never khabar's extra training data
+            config = base.model_copy(
+                update={"data": base.data.model_copy(update={"extra_train": []})}
+            )
             mean, std = cv_score(pipeline, config, train, model_inputs(train, base), task.metric)
         row = {"system": system, "cv_mean": mean, "cv_std": std, "test": None}
         if test is not None:

@@ -193,3 +193,22 @@ def test_user_errors_exit_2_with_one_line(workdir, capsys):
         capsys, "predict", "--model", "no/such/model", "--input", "x.jsonl", "--output", "y.jsonl"
     )
     assert code == 2 and "model not found" in err
+
+
+def test_extra_training_data_joins_every_fit_but_is_never_scored(workdir, capsys):
+    import mlflow
+
+    rows = NEWS_SMALL.read_text(encoding="utf-8").splitlines()
+    base, extra = workdir / "base.jsonl", workdir / "extra.jsonl"
+    base.write_text("\n".join(rows[:60]) + "\n", encoding="utf-8")
+    extra.write_text("\n".join(rows[60:]) + "\n", encoding="utf-8")
+    config = write_config(workdir, data={"train": str(base), "test_size": 0.25})
+    plain = train_json(capsys, config)
+    more = train_json(capsys, config, f"data.extra_train=[{extra}]")
+    params = mlflow.get_run(more["run_id"]).data.params
+    assert params["data.extra_train_rows"] == str(len(rows) - 60)
+    # The same 45 / 15 split of data.train is scored either way; only training grows.
+    assert params["data.test_rows"] == "15"
+    assert mlflow.get_run(plain["run_id"]).data.params["data.extra_train_rows"] == "0"
+    code, _, err = run_cli(capsys, "train", str(config), "--set", "data.extra_train=[nope.jsonl]")
+    assert code == 2 and "data.extra_train[0]: data file not found" in err

@@ -15,7 +15,14 @@ from khabar.linear_svm import FastLinearSVC
 from .conftest import NEWS_SMALL
 
 ROWS = [json.loads(line) for line in NEWS_SMALL.read_text(encoding="utf-8").splitlines()]
-TEXTS = [r["text"] for r in ROWS] + ["a", "", "  x  y\n\tZ ", "ab cd", "İstanbul ok", "\u00a0و\u2003"]
+TEXTS = [r["text"] for r in ROWS] + [
+    "a",
+    "",
+    "  x  y\n\tZ ",
+    "ab cd",
+    "İstanbul ok",
+    "\u00a0و\u2003",
+]
 
 
 def same_matrix(texts, fit_texts=None, **params):
@@ -61,14 +68,22 @@ def test_same_features_on_any_text(texts):
 def test_max_features_keeps_the_most_frequent():
     fast = CharNgramTfidf(ngram_range=(2, 3), max_features=300).fit(TEXTS)
     counts = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 3), use_idf=False, norm=None)
-    totals = dict(zip(counts.fit(TEXTS).get_feature_names_out(), counts.transform(TEXTS).sum(axis=0).A1, strict=True))
+    totals = dict(
+        zip(
+            counts.fit(TEXTS).get_feature_names_out(),
+            counts.transform(TEXTS).sum(axis=0).A1,
+            strict=True,
+        )
+    )
     kept = set(fast.get_feature_names_out())
     assert len(kept) == 300
     assert min(totals[n] for n in kept) >= max(v for n, v in totals.items() if n not in kept)
 
 
 def _features():
-    vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), min_df=2, sublinear_tf=True)
+    vectorizer = TfidfVectorizer(
+        analyzer="char_wb", ngram_range=(2, 4), min_df=2, sublinear_tf=True
+    )
     return vectorizer.fit_transform(TEXTS[: len(ROWS)]).astype(np.float32)
 
 

@@ -143,8 +143,22 @@ def test_sweep_errors_are_one_line(workdir, capsys):
 
 def test_saudinewsnet_reader_and_export(tmp_path):
     articles = [
-        {"source": "okaz", "url": "u1", "date_extracted": "d", "title": "عنوان", "author": "", "content": "نص"},
-        {"source": "sabq", "url": "u2", "date_extracted": "d", "title": "", "author": None, "content": ""},
+        {
+            "source": "okaz",
+            "url": "u1",
+            "date_extracted": "d",
+            "title": "عنوان",
+            "author": "",
+            "content": "نص",
+        },
+        {
+            "source": "sabq",
+            "url": "u2",
+            "date_extracted": "d",
+            "title": "",
+            "author": None,
+            "content": "",
+        },
     ]
     with zipfile.ZipFile(tmp_path / "2015-07-21.zip", "w") as archive:
         archive.writestr("2015-07-21.json", json.dumps(articles, ensure_ascii=False))
@@ -180,6 +194,14 @@ def test_training_reads_only_the_columns_it_needs(tmp_path):
     path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
     data = load_labeled(path, "text", "label", needed_columns_only=True)
     assert list(data.frame.columns) == ["id", "text", "label"]
-    assert list(load_labeled(path, "text", "label").frame.columns) == ["id", "text", "label", "content"]
-    with pytest.raises(KhabarError, match=r"missing column 'topic'; columns are \['id', 'text', 'label', 'content'\]"):
+    assert list(load_labeled(path, "text", "label").frame.columns) == [
+        "id",
+        "text",
+        "label",
+        "content",
+    ]
+    with pytest.raises(
+        KhabarError,
+        match=r"missing column 'topic'; columns are \['id', 'text', 'label', 'content'\]",
+    ):
         load_labeled(path, "text", "topic", needed_columns_only=True)

@@ -117,5 +117,7 @@ class FeatureCache:
             sp.save_npz(temporary / "eval.npz", eval_matrix, compressed=False)
             os.replace(temporary, entry)
         except OSError:
-            shutil.rmtree(temporary, ignore_errors=True)  # another process won the race, or disk full
+            shutil.rmtree(
+                temporary, ignore_errors=True
+            )  # another process won the race, or disk full
         return FeatureSet(fitted, fit_matrix, eval_matrix)

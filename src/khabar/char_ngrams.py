@@ -380,7 +380,9 @@ class CharNgramTfidf(TransformerMixin, BaseEstimator):
             raise ValueError(f"analyzer must be 'char' or 'char_wb', got {self.analyzer!r}")
         low, high = self.ngram_range
         if not 1 <= low <= high:
-            raise ValueError(f"ngram_range must be (min, max) with 1 <= min <= max, got {low, high}")
+            raise ValueError(
+                f"ngram_range must be (min, max) with 1 <= min <= max, got {low, high}"
+            )
 
     def _workers(self) -> int:
         cores = os.cpu_count() or 1

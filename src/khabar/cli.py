@@ -211,7 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(handler=_evaluate)
 
     sweep = commands.add_parser("sweep", help="run the variants of an experiment (grid or list)")
-    sweep.add_argument("experiment", help="a sweep YAML, e.g. experiments/sweep_topic_classifiers.yaml")
+    sweep.add_argument(
+        "experiment", help="a sweep YAML, e.g. experiments/sweep_topic_classifiers.yaml"
+    )
     sweep.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help="override a key of the base config for every variant",

@@ -32,6 +32,9 @@ class DataConfig(_Strict):
     # train on every row and judge by cross-validation (small corpora such as realnews-dev).
     test_size: float = Field(0.2, ge=0, lt=1)
     drop_leaked: bool = False
+    # More labeled files (same columns) added to the training data of every fit: each CV
+    # fold and the final model. Never scored: CV and test metrics stay on data.train/test.
+    extra_train: list[str] = Field(default_factory=list)
 
     @field_validator("encoding")
     @classmethod

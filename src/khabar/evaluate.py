@@ -115,7 +115,16 @@ def _check_label_sets(labels: Sequence) -> None:
 
 
 def _fit_and_score(
-    pipeline, X, y, train_idx, test_idx, labels, multi_label, groups, grouped, cache=None  # noqa: N803
+    pipeline,
+    X,
+    y,
+    train_idx,
+    test_idx,
+    labels,
+    multi_label,
+    groups,
+    grouped,
+    cache=None,  # noqa: N803
 ):
     if cache is None:
         model = clone(pipeline)
@@ -140,6 +149,22 @@ def _fit_and_score(
     )
 
 
+def cv_splits(X, y: list, *, folds: int, seed: int, multi_label: bool, always_train: int = 0):  # noqa: N803
+    """K-fold splits (stratified for single-label) of all but the last `always_train` rows;
+    those rows (extra training data, data.extra_train) join every fold's training part and
+    are never scored."""
+    scored = len(y) - always_train
+    if multi_label:
+        splits = KFold(folds, shuffle=True, random_state=seed).split(X[:scored])
+    else:
+        splits = StratifiedKFold(folds, shuffle=True, random_state=seed).split(
+            X[:scored], y[:scored]
+        )
+    extra = np.arange(scored, len(y))
+    for train_idx, test_idx in splits:
+        yield np.concatenate([train_idx, extra]), test_idx
+
+
 def cross_validate(
     pipeline,
     X: pd.DataFrame,  # noqa: N803
@@ -153,13 +178,14 @@ def cross_validate(
     grouped: GroupedMetricConfig | None = None,
     n_jobs: int = 1,
     cache=None,
+    always_train: int = 0,
 ) -> tuple[dict[str, float], list[dict[str, float]]]:
     """K-fold CV (stratified for single-label). Returns mean/std per metric and fold metrics.
-    With a `khabar.cache.FeatureCache`, each fold's features are computed once and reused."""
-    if multi_label:
-        splits = KFold(folds, shuffle=True, random_state=seed).split(X)
-    else:
-        splits = StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y)
+    With a `khabar.cache.FeatureCache`, each fold's features are computed once and reused.
+    The last `always_train` rows are extra training data: in every fold, never scored."""
+    splits = cv_splits(
+        X, y, folds=folds, seed=seed, multi_label=multi_label, always_train=always_train
+    )
     jobs = (
         delayed(_fit_and_score)(pipeline, X, y, tr, te, labels, multi_label, groups, grouped, cache)
         for tr, te in splits

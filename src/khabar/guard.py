@@ -17,7 +17,12 @@ from khabar.track import check_reachable, tracking_uri
 
 def check_input_files(config: ExperimentConfig) -> None:
     """Each data path the config names exists, else an error naming the config field."""
-    for field, value in (("data.train", config.data.train), ("data.test", config.data.test)):
+    extra = [(f"data.extra_train[{i}]", path) for i, path in enumerate(config.data.extra_train)]
+    for field, value in (
+        ("data.train", config.data.train),
+        ("data.test", config.data.test),
+        *extra,
+    ):
         if value is None:
             continue
         path = Path(value)

@@ -58,7 +58,9 @@ class Variant:
     settings: dict[str, Any]  # dotted key -> value, as swept
 
     def overrides(self) -> list[str]:
-        return [f"{key}={json.dumps(value, ensure_ascii=False)}" for key, value in self.settings.items()]
+        return [
+            f"{key}={json.dumps(value, ensure_ascii=False)}" for key, value in self.settings.items()
+        ]
 
 
 @dataclass
@@ -92,7 +94,9 @@ def load_sweep(path: str | Path) -> tuple[SweepSpec, Path, list[Variant]]:
         raise KhabarError(f"{path}: {where}: {problem['msg']}") from None
     base = (path.parent / spec.base).resolve()
     keys = list(spec.grid)
-    settings = [dict(zip(keys, values, strict=True)) for values in itertools.product(*spec.grid.values())]
+    settings = [
+        dict(zip(keys, values, strict=True)) for values in itertools.product(*spec.grid.values())
+    ]
     settings = [s for s in settings if s] + [dict(v) for v in spec.variants]
     if not settings:
         raise KhabarError(f"{path}: no variants: give a grid, a list of variants, or both")
@@ -176,7 +180,10 @@ def run_sweep(
     except BaseException:
         client.set_terminated(parent_id, status="FAILED")
         raise
-    results = [{"index": v.index, "settings": v.settings, **out} for v, out in zip(variants, outputs, strict=True)]
+    results = [
+        {"index": v.index, "settings": v.settings, **out}
+        for v, out in zip(variants, outputs, strict=True)
+    ]
     metric = spec.metric or _default_metric(results)
     missing = [r["index"] for r in results if metric not in r["metrics"]]
     if missing:
@@ -184,7 +191,9 @@ def run_sweep(
         raise KhabarError(f"{path}: metric {metric!r} is not logged by variant(s) {missing}")
     ranked = sorted(results, key=lambda r: -r["metrics"][metric])
     report_dir = Path(base_config.reports_dir).resolve() / "sweeps" / f"{spec.name}-{stamp}"
-    files = write_sweep_report(report_dir, spec.name, metric, ranked, list(spec.grid) or _keys(ranked))
+    files = write_sweep_report(
+        report_dir, spec.name, metric, ranked, list(spec.grid) or _keys(ranked)
+    )
     for file in files:
         client.log_artifact(parent_id, str(file), artifact_path="report")
     best = ranked[0]
@@ -259,19 +268,27 @@ def write_sweep_report(
     files[0].write_text("\n".join(lines) + "\n", encoding="utf-8")
     files[1].write_text(json.dumps(ranked, indent=2, ensure_ascii=False), encoding="utf-8")
     for key in swept:
-        points = [(r["settings"][key], r["metrics"][metric]) for r in ranked if key in r["settings"]]
+        points = [
+            (r["settings"][key], r["metrics"][metric]) for r in ranked if key in r["settings"]
+        ]
         if not points:
             continue
         fig, ax = plt.subplots(figsize=(5.5, 3.6))
         numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v, _ in points)
         if numeric:
             ax.scatter([v for v, _ in points], [m for _, m in points])
-            if min(v for v, _ in points) > 0 and max(v for v, _ in points) / min(v for v, _ in points) >= 20:
+            if (
+                min(v for v, _ in points) > 0
+                and max(v for v, _ in points) / min(v for v, _ in points) >= 20
+            ):
                 ax.set_xscale("log")
         else:
             names = sorted({json.dumps(v, ensure_ascii=False) for v, _ in points})
             where = {n: i for i, n in enumerate(names)}
-            ax.scatter([where[json.dumps(v, ensure_ascii=False)] for v, _ in points], [m for _, m in points])
+            ax.scatter(
+                [where[json.dumps(v, ensure_ascii=False)] for v, _ in points],
+                [m for _, m in points],
+            )
             ax.set_xticks(range(len(names)), names, rotation=20, ha="right")
         ax.set_xlabel(key)
         ax.set_ylabel(metric)

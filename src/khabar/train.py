@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 from mlflow.models import infer_signature
 from sklearn.base import clone
-from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 
 from khabar import __version__, persist
@@ -29,7 +28,7 @@ from khabar.dataset import (
     split_train_test,
 )
 from khabar.errors import KhabarError
-from khabar.evaluate import choose_folds, compute_metrics, cross_validate
+from khabar.evaluate import choose_folds, compute_metrics, cross_validate, cv_splits
 from khabar.guard import fit_errors_as_user_errors, preflight
 from khabar.pipeline import (
     build_pipeline,
@@ -135,6 +134,21 @@ def _no_report(report_dir: Path, inputs: ReportInputs) -> list[Path]:
     return []
 
 
+def _load_extra(config: ExperimentConfig) -> list[LabeledData]:
+    data = config.data
+    return [
+        load_labeled(
+            path,
+            data.text_column,
+            data.label_column,
+            multi_label=config.task == "multi_label",
+            encoding=data.encoding,
+            extra_columns=tuple(input_columns(config)[1:]),
+        )
+        for path in data.extra_train
+    ]
+
+
 def _run_name(config: ExperimentConfig) -> str:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return re.sub(r"[^A-Za-z0-9_.-]", "_", f"{config.name}-{stamp}")
@@ -215,6 +229,11 @@ def _train_in_run(
 ):
     pipeline = build_pipeline(config)
     X_train = model_inputs(train_data, config)  # noqa: N806
+    # data.extra_train: more labeled rows for every fit (CV folds, final model), never scored.
+    extra = _load_extra(config)
+    y_fit = train_data.labels + [label for part in extra for label in part.labels]
+    X_fit = pd.concat([X_train, *(model_inputs(part, config) for part in extra)], ignore_index=True)  # noqa: N806
+    always_train = len(y_fit) - len(train_data.labels)
     grouped = config.evaluation.grouped_metric
     train_groups = train_data.frame[groups_column].tolist() if groups_column else None
     cv_only = test_data is None
@@ -227,6 +246,7 @@ def _train_in_run(
     mlflow.log_params(
         {
             "data.train_rows": len(train_data.texts),
+            "data.extra_train_rows": always_train,
             "data.test_rows": 0 if cv_only else len(test_data.texts),
             "data.train_sha256": train_data.sha256,
             "data.test_sha256": "" if cv_only else test_data.sha256,
@@ -243,7 +263,7 @@ def _train_in_run(
         mlflow.log_artifact(str(config_path), artifact_path="config")
     mlflow.log_dict(config.model_dump(mode="json"), "config/resolved.yaml")
 
-    labels = sorted(train_data.label_counts)
+    labels = sorted({*train_data.label_counts, *(x for part in extra for x in part.label_counts)})
     feature_cache = FeatureCache() if config.evaluation.cache_features else None
     started = time.perf_counter()
     cv_summary: dict[str, float] = {}
@@ -251,8 +271,8 @@ def _train_in_run(
         with fit_errors_as_user_errors(config):
             cv_summary, _ = cross_validate(
                 pipeline,
-                X_train,
-                train_data.labels,
+                X_fit,
+                y_fit,
                 labels,
                 folds=folds,
                 seed=config.seed,
@@ -261,6 +281,7 @@ def _train_in_run(
                 grouped=grouped,
                 n_jobs=config.evaluation.n_jobs,
                 cache=feature_cache,
+                always_train=always_train,
             )
     cv_seconds = time.perf_counter() - started
 
@@ -268,19 +289,19 @@ def _train_in_run(
     scorer, test_inputs = pipeline, X_test
     with fit_errors_as_user_errors(config):
         if feature_cache is None:
-            pipeline.fit(X_train, train_data.labels)
+            pipeline.fit(X_fit, y_fit)
         else:  # features from the cache; the test set is scored on its cached matrix
             features = feature_cache.featurize(
-                pipeline[:-1], X_train, X_test, config.data.text_column
+                pipeline[:-1], X_fit, X_test, config.data.text_column
             )
-            classifier = pipeline[-1].fit(features.fit_matrix, train_data.labels)
+            classifier = pipeline[-1].fit(features.fit_matrix, y_fit)
             pipeline = Pipeline([*features.steps.steps, ("classifier", classifier)])
             scorer, test_inputs = Pipeline([("classifier", classifier)]), features.eval_matrix
     fit_seconds = time.perf_counter() - started
     labels = class_labels(pipeline)
     if cv_only:
         predicted, scores, score_kind = _out_of_fold(
-            pipeline, X_train, train_data.labels, config, folds
+            pipeline, X_fit, y_fit, config, folds, always_train
         )
     else:
         predicted = predict_labels(scorer, test_inputs)
@@ -346,15 +367,20 @@ def _train_in_run(
     return info.model_uri, metrics, report_dir
 
 
-def _out_of_fold(pipeline, X, y, config: ExperimentConfig, folds: int):  # noqa: N803
+def _out_of_fold(pipeline, X, y, config: ExperimentConfig, folds: int, always_train: int = 0):  # noqa: N803
     """Each row predicted by a model fit on the other folds (the same folds as the CV)."""
-    if config.task == "multi_label":
-        splits = KFold(folds, shuffle=True, random_state=config.seed).split(X)
-    else:
-        splits = StratifiedKFold(folds, shuffle=True, random_state=config.seed).split(X, y)
+    splits = cv_splits(
+        X,
+        y,
+        folds=folds,
+        seed=config.seed,
+        multi_label=config.task == "multi_label",
+        always_train=always_train,
+    )
     labels = class_labels(pipeline)
-    predicted: list = [None] * len(y)
-    scores = np.zeros((len(y), len(labels)))
+    scored = len(y) - always_train
+    predicted: list = [None] * scored
+    scores = np.zeros((scored, len(labels)))
     kind = "decision"
     for train_rows, test_rows in splits:
         model = clone(pipeline).fit(X.iloc[train_rows], [y[i] for i in train_rows])
