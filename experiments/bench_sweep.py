@@ -3,7 +3,7 @@
 Measures, in the same run and on the same data (SaudiNewsNet, a quarter of the training
 part by default, the fixed test part, 3-fold CV):
 - one `khabar train` of the sweep's base config, without the feature cache;
-- `khabar sweep experiments/sweep_saudinewsnet_classifiers.yaml` (12 variants) starting
+- `khabar sweep experiments/sweep_newspaper_classifiers.yaml` (12 variants) starting
   from an empty feature cache;
 and prints the ratio (target: the sweep costs at most 2x the one run). Both commands run
 with every engine setting of the config; add `--sklearn-engine` to featurize with
@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_scale import CONFIG, DATA, PROJECT, REPORTS, WORK, measure, prepare  # noqa: E402
 
-SWEEP = PROJECT / "experiments" / "sweep_saudinewsnet_classifiers.yaml"
+SWEEP = PROJECT / "experiments" / "sweep_newspaper_classifiers.yaml"
 
 
 def main(argv: list[str] | None = None) -> int:

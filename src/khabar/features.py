@@ -12,25 +12,19 @@ from khabar.config import FeaturesConfig, TfidfConfig
 
 
 def build_vectorizer(settings: TfidfConfig) -> TfidfVectorizer | CharNgramTfidf:
+    shared = {
+        "analyzer": settings.analyzer,
+        "ngram_range": tuple(settings.ngram_range),
+        "min_df": settings.min_df,
+        "max_df": settings.max_df,
+        "max_features": settings.max_features,
+        "sublinear_tf": settings.sublinear_tf,
+    }
     if settings.engine == "fast":
         require_numba()
-        return CharNgramTfidf(
-            analyzer=settings.analyzer,
-            ngram_range=tuple(settings.ngram_range),
-            min_df=settings.min_df,
-            max_df=settings.max_df,
-            max_features=settings.max_features,
-            sublinear_tf=settings.sublinear_tf,
-            dtype=settings.dtype,
-            n_jobs=settings.n_jobs,
-        )
+        return CharNgramTfidf(**shared, dtype=settings.dtype, n_jobs=settings.n_jobs)
     return TfidfVectorizer(
-        analyzer=settings.analyzer,
-        ngram_range=tuple(settings.ngram_range),
-        min_df=settings.min_df,
-        max_df=settings.max_df,
-        max_features=settings.max_features,
-        sublinear_tf=settings.sublinear_tf,
+        **shared,
         dtype=np.float32 if settings.dtype == "float32" else np.float64,
         # Texts arrive normalized; lowercasing only touches Latin script.
         lowercase=True,
