@@ -168,6 +168,8 @@ def test_shipped_sweeps_validate(path):
     assert base.is_file() and len(variants) >= 2
     for variant in variants:
         load_config(base, variant.overrides())
+        for override, value in zip(variant.overrides(), variant.settings.values(), strict=True):
+            assert yaml.safe_load(override.split("=", 1)[1]) == value, override
 
 
 def test_training_reads_only_the_columns_it_needs(tmp_path):

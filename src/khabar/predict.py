@@ -56,8 +56,11 @@ def predict_frame(
         column = frame.columns[0]  # e.g. a .txt file, read as column 'text'
     texts = clean_texts(frame, column, path)
     inputs = pd.DataFrame({model.named_steps["normalize"].text_column: texts})
-    predicted = predict_labels(model, inputs)
-    scores, _ = class_scores(model, inputs)
+    # Featurize once: predictions and scores both come from the same matrix.
+    classifier = Pipeline([("classifier", model[-1])])
+    features = model[:-1].transform(inputs)
+    predicted = predict_labels(classifier, features)
+    scores, _ = class_scores(classifier, features)
     output = pd.DataFrame(index=range(len(texts)))
     if "id" in frame.columns:
         output["id"] = frame["id"].tolist()

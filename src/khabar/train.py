@@ -211,6 +211,8 @@ def _train_in_run(
         pipeline = Pipeline([*features.steps.steps, ("classifier", classifier)])
         scorer, test_inputs = Pipeline([("classifier", classifier)]), features.eval_matrix
     fit_seconds = time.perf_counter() - started
+    if scorer is pipeline:  # featurize the test set once, for predictions and scores
+        scorer, test_inputs = Pipeline([("classifier", pipeline[-1])]), pipeline[:-1].transform(X_test)
     labels = class_labels(pipeline)
     predicted = predict_labels(scorer, test_inputs)
     scores, score_kind = class_scores(scorer, test_inputs)
@@ -257,6 +259,8 @@ def _train_in_run(
     for path in report_files:
         mlflow.log_artifact(str(path), artifact_path="report")
 
+    if not config.evaluation.log_model:  # a sweep's child: metrics only, no model
+        return "", metrics
     example = X_test.head(3)
     output = pipeline.predict(example)
     info = mlflow.sklearn.log_model(
