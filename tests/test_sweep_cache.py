@@ -11,7 +11,7 @@ import yaml
 
 from khabar.cache import FeatureCache
 from khabar.cli import main
-from khabar.config import load_config
+from khabar.config import load_config, read_yaml
 from khabar.corpora import read_saudinewsnet, write_articles_jsonl
 from khabar.errors import KhabarError
 from khabar.pipeline import build_pipeline
@@ -183,6 +183,8 @@ def test_shipped_sweeps_validate(path):
     assert base.is_file() and len(variants) >= 2
     for variant in variants:
         load_config(base, variant.overrides())
+        for override, value in zip(variant.overrides(), variant.settings.values(), strict=True):
+            assert read_yaml(override.split("=", 1)[1]) == value, override
 
 
 def test_training_reads_only_the_columns_it_needs(tmp_path):

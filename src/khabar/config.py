@@ -147,6 +147,7 @@ class EvaluationConfig(_Strict):
     cross_validate: bool = True  # false: score on the test set only (corpus-sized data)
     cache_features: bool = False  # reuse featurized folds/test via khabar.cache (sweeps)
     write_report: bool = True  # plots + summary.md under reports/ (sweeps turn it off)
+    log_model: bool = True  # log the fitted Pipeline to MLflow (sweeps turn it off)
     n_jobs: int = 1
     grouped_metric: GroupedMetricConfig | None = None
     misclassified_examples: int = Field(15, ge=0)

@@ -66,8 +66,11 @@ def predict_frame(
                 f"columns are {list(map(str, frame.columns))}"
             )
         inputs[extra] = clean_texts(frame, extra, path)
-    predicted = predict_labels(model, inputs)
-    scores, _ = class_scores(model, inputs)
+    # Featurize once: predictions and scores both come from the same matrix.
+    classifier = Pipeline([("classifier", model[-1])])
+    features = model[:-1].transform(inputs)
+    predicted = predict_labels(classifier, features)
+    scores, _ = class_scores(classifier, features)
     output = pd.DataFrame(index=range(len(texts)))
     if "id" in frame.columns:
         output["id"] = frame["id"].tolist()

@@ -11,6 +11,7 @@ each as a child MLflow run under one parent run, and write a comparison report.
       - {model.name: logistic_regression, model.params: {}}
     cache_features: true                  # the default
     child_reports: false                  # the default: one comparison report, not 1 per run
+    child_models: false                   # the default: children log params and metrics
 
 Features are cached (khabar.cache), so variants that differ only in the classifier
 featurize once. Backends: "local" (one after the other, in this process) or "dask"
@@ -50,6 +51,7 @@ class SweepSpec(BaseModel):
     variants: list[dict[str, Any]] = Field(default_factory=list)
     cache_features: bool = True
     child_reports: bool = False  # each variant's own plots (the sweep report compares them)
+    child_models: bool = False  # log each variant's model (retrain the best with khabar train)
 
 
 @dataclass
@@ -146,6 +148,8 @@ def run_sweep(
         common.append("evaluation.cache_features=true")
     if not spec.child_reports:
         common.append("evaluation.write_report=false")
+    if not spec.child_models:
+        common.append("evaluation.log_model=false")
     base_config = load_config(base, common)
     common += _absolute(base, common)
     store = _store_uri()

@@ -298,6 +298,11 @@ def _train_in_run(
             pipeline = Pipeline([*features.steps.steps, ("classifier", classifier)])
             scorer, test_inputs = Pipeline([("classifier", classifier)]), features.eval_matrix
     fit_seconds = time.perf_counter() - started
+    if scorer is pipeline:  # featurize the test set once, for predictions and scores
+        scorer, test_inputs = (
+            Pipeline([("classifier", pipeline[-1])]),
+            pipeline[:-1].transform(X_test),
+        )
     labels = class_labels(pipeline)
     if cv_only:
         predicted, scores, score_kind = _out_of_fold(
@@ -353,6 +358,8 @@ def _train_in_run(
     for path in report_files:
         mlflow.log_artifact(str(path), artifact_path="report")
 
+    if not config.evaluation.log_model:  # a sweep's child: metrics only, no model
+        return "", metrics, report_dir
     example = X_test.head(3)
     output = pipeline.predict(example)
     info = mlflow.sklearn.log_model(
