@@ -100,6 +100,24 @@ def test_unseen_test_label_and_leakage(tmp_path):
     assert find_leakage(train, test) == [0]
 
 
+def test_leakage_ignores_spacing_only(tmp_path):
+    train = load_labeled(
+        write(tmp_path / "tr.jsonl", '{"text": "وزير  الداخلية\\nيزور", "label": "x"}\n'),
+        "text",
+        "label",
+    )
+    rows = ["وزير الداخلية يزور", "وزير الداخلية يزور غدا", "وزيرالداخلية يزور"]
+    test = load_labeled(
+        write(
+            tmp_path / "te.jsonl",
+            "".join(json.dumps({"text": t, "label": "x"}, ensure_ascii=False) + "\n" for t in rows),
+        ),
+        "text",
+        "label",
+    )
+    assert find_leakage(train, test) == [0]  # same words, other spacing; the rest differ
+
+
 def test_split_is_stratified_and_seeded():
     data = load_labeled(NEWS_SMALL, "text", "primary")
     train_a, test_a = split_train_test(data, 0.25, seed=3)

@@ -23,6 +23,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from khabar.heap import release_free_heap
+
 try:
     from numba import njit
 except ImportError:  # the "scale" extra is optional; the error names what to install
@@ -355,7 +357,7 @@ class CharNgramTfidf(TransformerMixin, BaseEstimator):
         lowercase: bool = True,
         dtype: str = "float32",
         n_jobs: int = -1,
-        chunk_chars: int = 1_000_000,
+        chunk_chars: int = 250_000,
     ) -> None:
         self.analyzer = analyzer
         self.ngram_range = ngram_range
@@ -473,6 +475,7 @@ class CharNgramTfidf(TransformerMixin, BaseEstimator):
         filled = table_keys != _EMPTY
         keys, df, tf = table_keys[filled], table_df[filled], table_tf[filled]
         del table, table_keys, table_df, table_tf
+        release_free_heap()  # the count of every n-gram seen was the fit's largest part
 
         n_docs = len(texts)
         low = self.min_df if isinstance(self.min_df, int) else self.min_df * n_docs

@@ -11,6 +11,7 @@ import time
 import warnings
 from pathlib import Path
 
+from khabar import heap
 from khabar.errors import KhabarError
 
 
@@ -254,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     warnings.showwarning = _show_warning
+    heap.use_fixed_mmap_threshold()  # corpus-sized arrays go back to the system when freed
     try:
         return args.handler(args)
     except KhabarError as exc:

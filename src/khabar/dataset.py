@@ -14,6 +14,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from khabar.errors import KhabarError
+from khabar.heap import release_free_heap
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet", ".txt")
 
@@ -78,7 +79,12 @@ def read_table(
     """Read a table by its extension. Cells keep literal strings such as 'None' and 'NA';
     only truly empty cells become missing values. `columns`: for JSONL, keep only these
     keys of each line as it is read (a corpus's other fields never fill memory)."""
-    path = Path(path)
+    frame = _read_table(Path(path), encoding, columns)
+    release_free_heap()
+    return frame
+
+
+def _read_table(path: Path, encoding: str, columns: set[str] | None) -> pd.DataFrame:
     if not path.is_file():
         raise KhabarError(f"data file not found: {path}")
     suffix = path.suffix.lower()
@@ -303,6 +309,13 @@ class LabeledData:
             return dict(Counter(label for row in self.labels for label in row))
         return dict(Counter(self.labels))
 
+    def drop_texts(self, text_column: str) -> None:
+        """Let go of the texts (labels and other columns stay): training calls this once the
+        features are computed, so the classifier's fit does not hold the corpus too."""
+        self.texts = []
+        self.frame = self.frame.drop(columns=[text_column])
+        release_free_heap()
+
     def subset(self, positions: list[int]) -> LabeledData:
         frame = self.frame.iloc[positions].reset_index(drop=True)
         return LabeledData(
@@ -351,8 +364,18 @@ def check_test_labels(train: LabeledData, test: LabeledData) -> None:
 
 def find_leakage(train: LabeledData, test: LabeledData) -> list[int]:
     """Positions of test rows whose text (whitespace aside) also occurs in training."""
-    seen = {" ".join(text.split()) for text in train.texts}
-    return [i for i, text in enumerate(test.texts) if " ".join(text.split()) in seen]
+    # Training texts are indexed by the hash of their spacing-free form, not kept as copies
+    # (a corpus-sized copy would stay in the process's peak memory); hits are confirmed.
+    by_hash: dict[int, list[int]] = {}
+    for position, text in enumerate(train.texts):
+        by_hash.setdefault(hash(" ".join(text.split())), []).append(position)
+    leaked = []
+    for i, text in enumerate(test.texts):
+        canonical = " ".join(text.split())
+        candidates = by_hash.get(hash(canonical), ())
+        if any(" ".join(train.texts[j].split()) == canonical for j in candidates):
+            leaked.append(i)
+    return leaked
 
 
 def split_train_test(

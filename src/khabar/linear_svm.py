@@ -24,12 +24,12 @@ from khabar.char_ngrams import njit, require_numba
 if njit is not None:
 
     @njit(nogil=True, cache=True)
-    def _dual_coordinate_descent(indptr, indices, data, n_features, signs, c_pos, c_neg,
+    def _dual_coordinate_descent(indptr, indices, data, w, signs, c_pos, c_neg,
                                  bias, tol, max_iter, seed):  # fmt: skip
-        """liblinear's solve_l2r_l1l2_svc for the squared hinge loss. Returns w (with the
-        intercept weight last) and the number of passes."""
+        """liblinear's solve_l2r_l1l2_svc for the squared hinge loss. Fills `w` (zeros, one
+        weight per feature) and returns the intercept's weight and the number of passes."""
         n = len(signs)
-        w = np.zeros(n_features + 1)
+        w_bias = 0.0  # the weight of the constant feature `bias`
         alpha = np.zeros(n)
         diag_pos, diag_neg = 0.5 / c_pos, 0.5 / c_neg
         squared_norms = np.empty(n)
@@ -53,7 +53,7 @@ if njit is not None:
             while s < active:
                 i = order[s]
                 sign = signs[i]
-                gradient = w[n_features] * bias
+                gradient = w_bias * bias
                 for p in range(indptr[i], indptr[i + 1]):
                     gradient += w[indices[p]] * data[p]
                 diag = diag_pos if sign > 0 else diag_neg
@@ -76,7 +76,7 @@ if njit is not None:
                     step = (alpha[i] - old) * sign
                     for p in range(indptr[i], indptr[i + 1]):
                         w[indices[p]] += step * data[p]
-                    w[n_features] += step * bias
+                    w_bias += step * bias
                 s += 1
             passes += 1
             if pg_max_new - pg_min_new <= tol:
@@ -86,7 +86,7 @@ if njit is not None:
                 pg_max_old = inf
                 continue
             pg_max_old = inf if pg_max_new <= 0 else pg_max_new
-        return w, passes
+        return w_bias, passes
 
     @njit(nogil=True, cache=True)
     def _decision_rows(indptr, indices, data, coef_by_feature, intercept, start, stop):
@@ -164,19 +164,22 @@ class FastLinearSVC(ClassifierMixin, BaseEstimator):
         seed = 0 if self.random_state is None else int(self.random_state) % (2**32)
         n_features = X.shape[1]
 
-        def solve(problem):
-            positive, c_pos, c_neg = problem
+        # Each problem writes its weights straight into its row: no per-class copies.
+        coef = np.zeros((len(problems), n_features))
+
+        def solve(k):
+            positive, c_pos, c_neg = problems[k]
             signs = np.where(positive, 1.0, -1.0)
             return _dual_coordinate_descent(
-                X.indptr, X.indices, X.data, n_features, signs, float(c_pos), float(c_neg),
+                X.indptr, X.indices, X.data, coef[k], signs, float(c_pos), float(c_neg),
                 bias, float(self.tol), int(self.max_iter), seed,
             )  # fmt: skip
 
         # The one-vs-rest problems share X (read-only) and run on parallel threads.
         with ThreadPoolExecutor(min(len(problems), self._threads())) as pool:
-            solutions = list(pool.map(solve, problems))
-        self.coef_ = np.vstack([w[:n_features] for w, _ in solutions])
-        self.intercept_ = np.array([w[n_features] * bias for w, _ in solutions])
+            solutions = list(pool.map(solve, range(len(problems))))
+        self.coef_ = coef
+        self.intercept_ = np.array([w_bias * bias for w_bias, _ in solutions])
         self.n_iter_ = max(passes for _, passes in solutions)
         self.n_features_in_ = n_features
         return self

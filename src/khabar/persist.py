@@ -5,10 +5,17 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-import skops.io as sio
 from sklearn.pipeline import Pipeline
 
 from khabar.errors import KhabarError
+
+
+def _skops_io():
+    # Imported when first used: skops adds ~27 MB that training needs only after its fit.
+    import skops.io
+
+    return skops.io
+
 
 # A khabar Pipeline holds khabar's own classes, scikit-learn estimators and the numpy /
 # scipy containers inside them. A type from anywhere else is refused.
@@ -17,7 +24,7 @@ SKOPS_FILE = "model.skops"
 
 
 def untrusted_types(path: Path) -> list[str]:
-    return list(sio.get_untrusted_types(file=path))
+    return list(_skops_io().get_untrusted_types(file=path))
 
 
 def _resolve(name: str) -> object | None:
@@ -45,11 +52,11 @@ def is_trusted_type(name: str) -> bool:
 
 def types_to_trust(model: Pipeline) -> list[str]:
     """The non-default types a model needs trusted: what MLflow records in its MLmodel."""
-    return sorted(t for t in sio.get_untrusted_types(data=sio.dumps(model)))
+    return sorted(t for t in _skops_io().get_untrusted_types(data=_skops_io().dumps(model)))
 
 
 def save_skops(model: Pipeline, path: Path) -> None:
-    sio.dump(model, path)
+    _skops_io().dump(model, path)
 
 
 def load_skops(path: Path) -> Pipeline:
@@ -67,7 +74,7 @@ def load_skops(path: Path) -> Pipeline:
             f"{path}: refusing to load untrusted type(s) {refused}; a khabar model holds only "
             f"classes from {', '.join(p.rstrip('.') for p in TRUSTED_MODULE_PREFIXES)}"
         )
-    model = sio.load(path, trusted=needed)
+    model = _skops_io().load(path, trusted=needed)
     if not isinstance(model, Pipeline):
         raise KhabarError(f"{path}: holds a {type(model).__name__}, not a scikit-learn Pipeline")
     return model

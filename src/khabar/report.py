@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 
-from khabar import plots
 from khabar.errors import KhabarError
 
 
@@ -106,6 +105,9 @@ def write_report(report_dir: Path, inputs: ReportInputs) -> list[Path]:
     Everything goes into a hidden partial folder first and is renamed into place at the
     end, so an interrupted run leaves no half-written report and never touches earlier
     ones. Returns the files written; their folder is the report's."""
+    # matplotlib is imported here, after the fit: at the peak of training it is not needed.
+    from khabar import plots
+
     report_dir = Path(report_dir)
     # The process id keeps two runs that share a name from sharing a partial folder.
     partial = report_dir.with_name(f".{report_dir.name}.{os.getpid()}.partial")

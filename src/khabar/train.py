@@ -289,7 +289,15 @@ def _train_in_run(
     scorer, test_inputs = pipeline, X_test
     with fit_errors_as_user_errors(config):
         if feature_cache is None:
-            pipeline.fit(X_fit, y_fit)
+            # Features, then the classifier: in between, the training texts can go (at
+            # corpus scale they are ~140 MB of the process's peak). Out-of-fold scoring
+            # (no test set) still needs them.
+            matrix = pipeline[:-1].fit_transform(X_fit, y_fit)
+            if not cv_only:
+                del X_fit, X_train
+                train_data.drop_texts(config.data.text_column)
+            pipeline[-1].fit(matrix, y_fit)
+            del matrix
         else:  # features from the cache; the test set is scored on its cached matrix
             features = feature_cache.featurize(
                 pipeline[:-1], X_fit, X_test, config.data.text_column
@@ -341,7 +349,7 @@ def _train_in_run(
                 "MLflow run": mlflow.active_run().info.run_id,
                 "task": config.task,
                 "classifier": f"{config.model.name} {config.model.params}",
-                "train": f"{config.data.train} ({len(train_data.texts)} rows)",
+                "train": f"{config.data.train} ({len(train_data.labels)} rows)",
                 "test": "none: out-of-fold predictions of the CV on train"
                 if cv_only
                 else f"{config.data.test or 'split of train'} ({len(test_data.texts)} rows)",
