@@ -65,3 +65,20 @@ def test_unknown_names_are_user_errors():
         build_classifier("forest", {}, seed=0, calibrate=False, multi_label=False)
     with pytest.raises(KhabarError, match="linear_svc has no parameter 'alpha'"):
         build_classifier("linear_svc", {"alpha": 1}, seed=0, calibrate=False, multi_label=False)
+
+
+def test_top_weighted_features_are_the_largest_weights_of_both_blocks(tmp_path, news):
+    features = {
+        "char": {"analyzer": "char_wb", "ngram_range": [2, 3], "min_df": 1},
+        "word": {"analyzer": "word", "ngram_range": [1, 1], "min_df": 1},
+    }
+    model = build_pipeline(load_config(write_config(tmp_path, features=features)))
+    model.fit(news.frame[["text"]], news.labels)
+    union = model.named_steps["features"]
+    names = [name.split("__", 1)[1] for name in union.get_feature_names_out()]
+    top = top_weighted_features(model, k=7)
+    for row, label in zip(model[-1].coef_, class_labels(model), strict=True):
+        expected = [(names[i], row[i]) for i in np.argsort(-row, kind="stable")[:7]]
+        assert [w for _, w in top[label]] == pytest.approx([w for _, w in expected])
+        assert {n for n, _ in top[label]} <= set(names)  # n-grams, without the "char__" prefix
+        assert len(top[label]) == 7

@@ -100,7 +100,14 @@ def _weights(estimator) -> np.ndarray | None:
 def top_weighted_features(model: Pipeline, k: int = 15) -> dict[str, list[tuple[str, float]]]:
     """The k features with the largest weight for each class ({} if the model has none)."""
     classifier = model[-1]
-    names = model.named_steps["features"].get_feature_names_out()
+    # Each block's own names, in the union's column order: the union's get_feature_names_out
+    # would prefix ("char__", "word__") each of maybe half a million names in Python.
+    names = np.concatenate(
+        [
+            np.asarray(block.get_feature_names_out(), dtype=object)
+            for _, block in model.named_steps["features"].transformer_list
+        ]
+    )
     if is_multi_label(model):
         rows = [_weights(e) for e in classifier.model_.estimators_]
         if any(r is None for r in rows):
@@ -112,7 +119,7 @@ def top_weighted_features(model: Pipeline, k: int = 15) -> dict[str, list[tuple[
             return {}
     top: dict[str, list[tuple[str, float]]] = {}
     for label, row in zip(class_labels(model), weights, strict=True):
-        best = np.argsort(row)[::-1][:k]
-        # Feature names carry the union's prefix ("char__", "word__"): keep the n-gram.
-        top[label] = [(str(names[i]).split("__", 1)[-1], float(row[i])) for i in best]
+        candidates = np.argpartition(row, -k)[-k:] if len(row) > k else np.arange(len(row))
+        best = candidates[np.argsort(row[candidates], kind="stable")[::-1]]
+        top[label] = [(str(names[i]), float(row[i])) for i in best]
     return top
