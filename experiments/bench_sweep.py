@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         "variants": len(result["variants"]),
         "ratio": ratio,
         "target_met": ratio <= 2.0,
-        "cache_entries": len(list(cache.glob("*.joblib"))),
+        "cache_entries": len([p for p in cache.glob("[!.]*") if p.is_dir()]),
         "best": result["variants"][0]["settings"],
         "report": result["report_dir"],
         "load_average_at_end": os.getloadavg(),

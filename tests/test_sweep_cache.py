@@ -53,6 +53,34 @@ def test_cache_reuses_features_and_never_serves_stale_ones(tmp_path):
     assert cache.featurize(feature_steps(tmp_path), fit, held_out, "text").fit_matrix.shape[0] == 70
 
 
+def test_recent_entries_are_served_from_memory_within_budget(tmp_path, monkeypatch):
+    import khabar.cache as cache_module
+
+    monkeypatch.setattr(cache_module, "_in_memory", cache_module.OrderedDict())
+    fit, held_out = FRAME.iloc[:70], FRAME.iloc[70:]
+    cache = FeatureCache(tmp_path / "cache")
+    first = cache.featurize(feature_steps(tmp_path), fit, held_out, "text")
+
+    def no_disk(*args, **kwargs):
+        raise AssertionError("read from disk")
+
+    monkeypatch.setattr(cache_module.sp, "load_npz", no_disk)
+    again = FeatureCache(tmp_path / "cache").featurize(
+        feature_steps(tmp_path), fit, held_out, "text"
+    )
+    assert again.fit_matrix is first.fit_matrix  # the same process: no disk read
+    # A budget smaller than the entry keeps nothing in memory: the disk is read again.
+    monkeypatch.setenv("KHABAR_CACHE_MEMORY_MB", str(first.nbytes / 2**20 / 2))
+    cache_module._in_memory.clear()
+    cache.featurize(feature_steps(tmp_path, "features.char.min_df=2"), fit, held_out, "text")
+    assert not cache_module._in_memory
+    with pytest.raises(AssertionError, match="read from disk"):
+        cache.featurize(feature_steps(tmp_path), fit, held_out, "text")
+    monkeypatch.setenv("KHABAR_CACHE_MEMORY_MB", "lots")
+    with pytest.raises(KhabarError, match="KHABAR_CACHE_MEMORY_MB='lots'"):
+        cache.featurize(feature_steps(tmp_path, "features.char.min_df=3"), fit, held_out, "text")
+
+
 def run_json(capsys, *argv) -> dict:
     code = main(list(argv))
     captured = capsys.readouterr()

@@ -10,6 +10,10 @@ entries are written atomically (temporary file, then rename), so the folder can 
 at any time. Nothing in it is pickled: an entry is a folder holding the fitted steps as a
 skops file, loaded under khabar's trust policy like any model, and the two sparse matrices
 as .npz files, which are read without pickle.
+
+Within one process (a local sweep runs its variants one after another in the same
+process) the most recent entries are also kept in memory, up to KHABAR_CACHE_MEMORY_MB
+(default 2048; 0 turns it off), so later variants skip reading them back from disk.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -36,6 +41,17 @@ DEFAULT_FOLDER = Path(".khabar-cache") / "features"
 _FEATURE_MODULES = ("normalize.py", "features.py", "char_ngrams.py", "cache.py")
 
 
+def _memory_budget() -> int:
+    """Bytes of feature matrices kept in memory (KHABAR_CACHE_MEMORY_MB, default 2048)."""
+    value = os.environ.get("KHABAR_CACHE_MEMORY_MB", "2048")
+    try:
+        return max(0, int(float(value) * 2**20))
+    except ValueError:
+        raise KhabarError(
+            f"KHABAR_CACHE_MEMORY_MB={value!r}: expected a number of megabytes"
+        ) from None
+
+
 @dataclass
 class FeatureSet:
     """Fitted feature steps, the matrix of the texts they were fitted on, and the matrix of
@@ -44,6 +60,28 @@ class FeatureSet:
     steps: Pipeline
     fit_matrix: object
     eval_matrix: object
+
+    @property
+    def nbytes(self) -> int:
+        return sum(
+            part.nbytes
+            for matrix in (self.fit_matrix, self.eval_matrix)
+            for part in (matrix.data, matrix.indices, matrix.indptr)
+        )
+
+
+# Entries used most recently in this process, by key (oldest first).
+_in_memory: OrderedDict[str, FeatureSet] = OrderedDict()
+
+
+def _remember(key: str, found: FeatureSet) -> FeatureSet:
+    budget = _memory_budget()
+    _in_memory.pop(key, None)
+    if found.nbytes <= budget:
+        _in_memory[key] = found
+    while sum(entry.nbytes for entry in _in_memory.values()) > budget:
+        _in_memory.popitem(last=False)
+    return found
 
 
 def texts_digest(texts: Sequence[str]) -> str:
@@ -93,6 +131,10 @@ class FeatureCache:
         load the result of an identical earlier call."""
         key = self.key(steps, _texts(X_fit, text_column), _texts(X_eval, text_column))
         entry = self.folder / key
+        if key in _in_memory and entry.is_dir():  # deleting the folder empties the cache
+            self.hits += 1
+            _in_memory.move_to_end(key)
+            return _in_memory[key]
         if entry.is_dir():
             try:
                 found = FeatureSet(
@@ -101,7 +143,7 @@ class FeatureCache:
                     sp.load_npz(entry / "eval.npz"),
                 )
                 self.hits += 1
-                return found
+                return _remember(key, found)
             except (KhabarError, OSError, ValueError):  # a damaged entry: recompute it
                 shutil.rmtree(entry, ignore_errors=True)
         self.misses += 1
@@ -120,4 +162,4 @@ class FeatureCache:
             shutil.rmtree(
                 temporary, ignore_errors=True
             )  # another process won the race, or disk full
-        return FeatureSet(fitted, fit_matrix, eval_matrix)
+        return _remember(key, FeatureSet(fitted, fit_matrix, eval_matrix))
