@@ -117,9 +117,16 @@ def write_sweep(folder, config, **extra):
 
 
 def test_sweep_runs_children_under_a_parent_and_ranks_them(workdir, capsys, monkeypatch):
+    import khabar.train
+
     monkeypatch.setenv("KHABAR_CACHE_DIR", str(workdir / "cache"))
+    reads = []
+    real_load = khabar.train._load_data
+    monkeypatch.setattr(khabar.train, "_load_data", lambda c: reads.append(1) or real_load(c))
     sweep = write_sweep(workdir, write_config(workdir))
     result = run_json(capsys, "sweep", str(sweep), "--json")
+    assert len(reads) == 1  # the variants share one read and split of the data
+    assert khabar.train._loaded is None  # and nothing is held after the sweep
     variants = result["variants"]
     assert len(variants) == 3 and result["metric"] == "cv_f1_macro_mean"
     scores = [v["metrics"]["cv_f1_macro_mean"] for v in variants]

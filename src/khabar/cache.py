@@ -103,9 +103,8 @@ def _code_digest() -> str:
 
 
 def _texts(X, text_column: str) -> list[str]:  # noqa: N803
-    if isinstance(X, pd.DataFrame):
-        return X[text_column].astype(str).tolist()
-    return [str(text) for text in X]
+    values = X[text_column].tolist() if isinstance(X, pd.DataFrame) else list(X)
+    return [text if type(text) is str else str(text) for text in values]
 
 
 class FeatureCache:

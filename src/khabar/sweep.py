@@ -218,8 +218,11 @@ def _run_jobs(jobs: list, backend: str, scheduler: str | None) -> list[dict]:
         return outputs
 
     try:
-        if backend == "local":
-            return collect(Parallel(n_jobs=1, return_as="generator"))
+        if backend == "local":  # one variant after another, in this process
+            from khabar.train import reuse_loaded_data
+
+            with reuse_loaded_data():
+                return collect(Parallel(n_jobs=1, return_as="generator"))
         if backend != "dask":
             raise KhabarError(f"unknown backend {backend!r}; expected 'local' or 'dask'")
         try:

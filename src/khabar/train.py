@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -134,6 +137,48 @@ def _no_report(report_dir: Path, inputs: ReportInputs) -> list[Path]:
     return []
 
 
+# A local sweep trains its variants one after another in one process, on the same data:
+# inside `reuse_loaded_data()` each file is read and split once. Off otherwise, because
+# holding the data would keep training from letting the texts go before the classifier fit.
+_loaded: dict | None = None
+
+
+@contextlib.contextmanager
+def reuse_loaded_data():
+    """Within this block, train() reads and splits each distinct data setting once."""
+    global _loaded
+    previous, _loaded = _loaded, {}
+    try:
+        yield
+    finally:
+        _loaded = previous
+
+
+def _load_data_once(config: ExperimentConfig) -> tuple[LabeledData, LabeledData | None]:
+    if _loaded is None:
+        return _load_data(config)
+    files = [config.data.train, *([config.data.test] if config.data.test else [])]
+    stats = [(str(Path(f).resolve()), os.stat(f).st_size, os.stat(f).st_mtime_ns) for f in files]
+    key = json.dumps(
+        [
+            config.data.model_dump(mode="json"),
+            config.task,
+            config.seed,
+            input_columns(config),
+            config.evaluation.grouped_metric and config.evaluation.grouped_metric.group_column,
+            stats,
+        ],
+        sort_keys=True,
+    )
+    if key not in _loaded:
+        _loaded[key] = _load_data(config)
+    # Copies whose notes (and anything training reassigns) are their own.
+    return tuple(  # type: ignore[return-value]
+        None if part is None else dataclasses.replace(part, notes=list(part.notes))
+        for part in _loaded[key]
+    )
+
+
 def _load_extra(config: ExperimentConfig) -> list[LabeledData]:
     data = config.data
     return [
@@ -167,7 +212,7 @@ def train(
     # Server, input files and reports folder are checked before any work; the data is
     # validated before the store is opened, so a bad file creates no run at all.
     preflight(config, offline=offline)
-    train_data, test_data = _load_data(config)
+    train_data, test_data = _load_data_once(config)
     multi = config.task == "multi_label"
     groups_column = (
         config.evaluation.grouped_metric.group_column if config.evaluation.grouped_metric else None
