@@ -97,17 +97,22 @@ def _weights(estimator) -> np.ndarray | None:
     return None
 
 
+def _feature_names(features) -> np.ndarray:
+    """Column names without the union's "char__" / "word__" prefixes (the n-grams)."""
+    if hasattr(features, "transformer_list"):
+        # Each block's own names in the union's column order: the union's own method would
+        # prefix each of maybe half a million names in Python, only for us to cut it off.
+        return np.concatenate([_feature_names(block) for _, block in features.transformer_list])
+    names = features.get_feature_names_out()
+    if hasattr(features, "features_"):  # target-aware: "char__[target] gram" wraps a union
+        names = [str(name).split("__", 1)[-1] for name in names]
+    return np.asarray(names, dtype=object)
+
+
 def top_weighted_features(model: Pipeline, k: int = 15) -> dict[str, list[tuple[str, float]]]:
     """The k features with the largest weight for each class ({} if the model has none)."""
     classifier = model[-1]
-    # Each block's own names, in the union's column order: the union's get_feature_names_out
-    # would prefix ("char__", "word__") each of maybe half a million names in Python.
-    names = np.concatenate(
-        [
-            np.asarray(block.get_feature_names_out(), dtype=object)
-            for _, block in model.named_steps["features"].transformer_list
-        ]
-    )
+    names = _feature_names(model.named_steps["features"])
     if is_multi_label(model):
         rows = [_weights(e) for e in classifier.model_.estimators_]
         if any(r is None for r in rows):
