@@ -66,6 +66,8 @@ NBSVM = ["model.name=nbsvm", "model.params.C=0.1"]
 TARGET = "features.target_column=target"
 # realnews_topic trains on khabar's own corpus too (data.extra_train); this turns it off.
 NO_CORPUS = "data.extra_train=[]"
+# realnews_stance commits analyzer char (n-grams across word boundaries); this is char_wb.
+CHAR_WB = "features.char={analyzer: char_wb, ngram_range: [2, 5], min_df: 2, sublinear_tf: true}"
 WORDS = "features.word={analyzer: word, ngram_range: [1, 2], min_df: 2, sublinear_tf: true}"
 TASKS = [
     Task(
@@ -142,9 +144,20 @@ TASKS = [
         "realnews-dev (600), 5-fold CV",
         0.70,
         {
-            "char+word, LinearSVC C=0.25 (committed)": [],
-            "char+word, LinearSVC C=0.5": ["model.params.C=0.5"],
-            "char+word, NBSVM C=0.3": ["model.name=nbsvm", "model.params.C=0.3"],
+            "char+word, LinearSVC C=1, + khabar corpus (committed)": [],
+            "char_wb+word, LinearSVC C=0.25, + khabar corpus": [CHAR_WB, "model.params.C=0.25"],
+            "char_wb+word, LinearSVC C=0.5, + khabar corpus": [CHAR_WB, "model.params.C=0.5"],
+            "char_wb+word, LinearSVC C=1, + khabar corpus": [CHAR_WB],
+            "char_wb+word, NBSVM C=0.3, + khabar corpus": [
+                CHAR_WB,
+                "model.name=nbsvm",
+                "model.params.C=0.3",
+            ],
+            "char_wb+word, LinearSVC C=0.25, realnews only (previous)": [
+                CHAR_WB,
+                NO_CORPUS,
+                "model.params.C=0.25",
+            ],
         },
     ),
 ]
