@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import os
 import re
 import time
 from dataclasses import dataclass
@@ -157,8 +156,8 @@ def reuse_loaded_data():
 def _load_data_once(config: ExperimentConfig) -> tuple[LabeledData, LabeledData | None]:
     if _loaded is None:
         return _load_data(config)
-    files = [config.data.train, *([config.data.test] if config.data.test else [])]
-    stats = [(str(Path(f).resolve()), os.stat(f).st_size, os.stat(f).st_mtime_ns) for f in files]
+    files = [Path(config.data.train), *([Path(config.data.test)] if config.data.test else [])]
+    stats = [(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
     key = json.dumps(
         [
             config.data.model_dump(mode="json"),
