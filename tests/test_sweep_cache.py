@@ -72,13 +72,14 @@ def test_recent_entries_are_served_from_memory_within_budget(tmp_path, monkeypat
     # A budget smaller than the entry keeps nothing in memory: the disk is read again.
     monkeypatch.setenv("KHABAR_CACHE_MEMORY_MB", str(first.nbytes / 2**20 / 2))
     cache_module._in_memory.clear()
+    cache = FeatureCache(tmp_path / "cache")
     cache.featurize(feature_steps(tmp_path, "features.char.min_df=2"), fit, held_out, "text")
     assert not cache_module._in_memory
     with pytest.raises(AssertionError, match="read from disk"):
         cache.featurize(feature_steps(tmp_path), fit, held_out, "text")
     monkeypatch.setenv("KHABAR_CACHE_MEMORY_MB", "lots")
     with pytest.raises(KhabarError, match="KHABAR_CACHE_MEMORY_MB='lots'"):
-        cache.featurize(feature_steps(tmp_path, "features.char.min_df=3"), fit, held_out, "text")
+        FeatureCache(tmp_path / "cache")
 
 
 def run_json(capsys, *argv) -> dict:

@@ -74,8 +74,7 @@ class FeatureSet:
 _in_memory: OrderedDict[str, FeatureSet] = OrderedDict()
 
 
-def _remember(key: str, found: FeatureSet) -> FeatureSet:
-    budget = _memory_budget()
+def _remember(key: str, found: FeatureSet, budget: int) -> FeatureSet:
     _in_memory.pop(key, None)
     if found.nbytes <= budget:
         _in_memory[key] = found
@@ -113,6 +112,7 @@ class FeatureCache:
 
     def __init__(self, folder: str | Path | None = None) -> None:
         self.folder = Path(folder or os.environ.get("KHABAR_CACHE_DIR") or DEFAULT_FOLDER)
+        self.memory_budget = _memory_budget()  # a bad value fails here, before any work
         self.hits = 0
         self.misses = 0
 
@@ -142,7 +142,7 @@ class FeatureCache:
                     sp.load_npz(entry / "eval.npz"),
                 )
                 self.hits += 1
-                return _remember(key, found)
+                return _remember(key, found, self.memory_budget)
             except (KhabarError, OSError, ValueError):  # a damaged entry: recompute it
                 shutil.rmtree(entry, ignore_errors=True)
         self.misses += 1
@@ -161,4 +161,4 @@ class FeatureCache:
             shutil.rmtree(
                 temporary, ignore_errors=True
             )  # another process won the race, or disk full
-        return _remember(key, FeatureSet(fitted, fit_matrix, eval_matrix))
+        return _remember(key, FeatureSet(fitted, fit_matrix, eval_matrix), self.memory_budget)
