@@ -41,7 +41,7 @@ from khabar.config import ExperimentConfig, load_config  # noqa: E402
 from khabar.dataset import LabeledData, load_labeled  # noqa: E402
 from khabar.evaluate import compute_metrics, cross_validate  # noqa: E402
 from khabar.pipeline import build_pipeline, input_columns, predict_labels  # noqa: E402
-from khabar.train import model_inputs  # noqa: E402
+from khabar.train import fit_labels, model_inputs  # noqa: E402
 
 PROJECT = Path(__file__).resolve().parents[1]
 DATA = PROJECT.parent / "shared" / "data"
@@ -64,6 +64,10 @@ class Task:
 
 NBSVM = ["model.name=nbsvm", "model.params.C=0.1"]
 TARGET = "features.target_column=target"
+# mawqif_stance learns stance jointly with the tweet's sentiment
+# (khabar.decision.JointLabelClassifier); this turns it off.
+NO_JOINT = "data.auxiliary_label_column=null"
+C_HALF = "model.params.C=0.5"
 # realnews_topic trains on khabar's own corpus too (data.extra_train); this turns it off.
 NO_CORPUS = "data.extra_train=[]"
 # realnews_stance commits analyzer char (n-grams across word boundaries); this is char_wb.
@@ -78,11 +82,12 @@ TASKS = [
         "Mawqif Train → Test (619)",
         0.75,
         {
-            "char+word, LinearSVC, never None (committed)": [],
-            "char+word, LinearSVC": ["model.exclude_from_predictions=[]"],
-            "target-aware char+word, LinearSVC, never None": [TARGET],
-            "target-aware char+word, LinearSVC": [TARGET, "model.exclude_from_predictions=[]"],
-            "char+word, NBSVM, never None": NBSVM,
+            "char+word, LinearSVC C=0.25, stance × sentiment, never None (committed)": [],
+            "char+word, LinearSVC C=0.5, stance × sentiment, never None": [C_HALF],
+            "char+word, LinearSVC, never None (previous)": [NO_JOINT, C_HALF],
+            "char+word, LinearSVC": [NO_JOINT, C_HALF, "model.exclude_from_predictions=[]"],
+            "target-aware char+word, LinearSVC, never None": [NO_JOINT, C_HALF, TARGET],
+            "char+word, NBSVM, never None": [NO_JOINT, *NBSVM],
         },
         published="paper's best BERT 0.7889; StanceEval 2024 top 0.8438 (blind test)",
     ),
@@ -250,9 +255,11 @@ def fasttext_available() -> bool:
 # ---------------------------------------------------------------- scoring
 
 
-def load(config: ExperimentConfig, path: str) -> LabeledData:
+def load(config: ExperimentConfig, path: str, also: tuple[str, ...] = ()) -> LabeledData:
+    """`path` with every column `config` reads, and the columns `also` (other candidates')."""
     grouped = config.evaluation.grouped_metric
     extra = set(input_columns(config)[1:]) | ({grouped.group_column} if grouped else set())
+    extra |= {c for c in (config.data.auxiliary_label_column, *also) if c}
     return load_labeled(
         path,
         config.data.text_column,
@@ -284,12 +291,14 @@ def cv_score(pipeline, config: ExperimentConfig, data: LabeledData, inputs, metr
         groups=groups_of(config, data),
         grouped=config.evaluation.grouped_metric,
         always_train=sum(len(part.labels) for part in extra),
+        fit_labels=fit_labels(data, config)
+        + [x for part in extra for x in fit_labels(part, config)],
     )
     return summary[f"cv_{metric}_mean"], summary[f"cv_{metric}_std"]
 
 
 def test_score(pipeline, config: ExperimentConfig, train, test, train_inputs, test_inputs, metric):
-    pipeline.fit(train_inputs, train.labels)
+    pipeline.fit(train_inputs, fit_labels(train, config))
     predicted = (
         predict_labels(pipeline, test_inputs)
         if config.task == "multi_label"
@@ -309,8 +318,16 @@ def test_score(pipeline, config: ExperimentConfig, train, test, train_inputs, te
 def run_task(task: Task, use_fasttext: bool) -> dict:
     started = time.perf_counter()
     base = load_config(PROJECT / task.config)
-    train = load(base, base.data.train)
-    test = load(base, base.data.test) if base.data.test else None
+    # candidates may learn an auxiliary label (data.auxiliary_label_column): read it too
+    auxiliary = tuple(
+        {
+            load_config(PROJECT / task.config, o).data.auxiliary_label_column
+            for o in task.candidates.values()
+        }
+        - {None}
+    )
+    train = load(base, base.data.train, auxiliary)
+    test = load(base, base.data.test, auxiliary) if base.data.test else None
     multi = base.task == "multi_label"
     result: dict = {"task": task.name, "config": task.config, "candidates": [], "peers": []}
 
@@ -341,9 +358,13 @@ def run_task(task: Task, use_fasttext: bool) -> dict:
             config = load_config(PROJECT / task.config, best["overrides"])
             pipeline = build_pipeline(config)
             mean, std = best["cv_mean"], best["cv_std"]
-        else:  # a peer sees the task's own data only, never khabar's extra training data
+        else:  # a peer sees the task's own data and labels only: no extra rows or labels
             config = base.model_copy(
-                update={"data": base.data.model_copy(update={"extra_train": []})}
+                update={
+                    "data": base.data.model_copy(
+                        update={"extra_train": [], "auxiliary_label_column": None}
+                    )
+                }
             )
             mean, std = cv_score(pipeline, config, train, model_inputs(train, base), task.metric)
         row = {"system": system, "cv_mean": mean, "cv_std": std, "test": None}

@@ -35,6 +35,10 @@ class DataConfig(_Strict):
     # More labeled files (same columns) added to the training data of every fit: each CV
     # fold and the final model. Never scored: CV and test metrics stay on data.train/test.
     extra_train: list[str] = Field(default_factory=list)
+    # A second label column learned jointly with label_column (Mawqif's `sentiment` beside
+    # `stance`): the classifier learns their combinations and predicts label_column only
+    # (khabar.decision.JointLabelClassifier). Read when training, never when predicting.
+    auxiliary_label_column: str | None = None
 
     @field_validator("encoding")
     @classmethod
@@ -182,6 +186,13 @@ class ExperimentConfig(_Strict):
         check_model_config(self.model.name, self.model.params)
         if self.model.exclude_from_predictions and self.task == "multi_label":
             raise ValueError("model.exclude_from_predictions is for single_label tasks only")
+        auxiliary = self.data.auxiliary_label_column
+        if auxiliary is not None and self.task == "multi_label":
+            raise ValueError("data.auxiliary_label_column is for single_label tasks only")
+        if auxiliary in (self.data.label_column, self.data.text_column):
+            raise ValueError(
+                f"data.auxiliary_label_column {auxiliary!r} must differ from the label and text columns"
+            )
         return self
 
 

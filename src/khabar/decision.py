@@ -56,3 +56,78 @@ class ExcludeFromPredictions(ClassifierMixin, BaseEstimator):
     def coef_(self) -> np.ndarray:
         # Reports read a linear model's weights from here; absent for other models.
         return self.estimator_.coef_
+
+
+# Joins a row's main and auxiliary labels into one class name for JointLabelClassifier.
+# The unit separator never occurs in a real label; labels holding it are refused.
+JOINT_SEPARATOR = "\x1f"
+
+
+def joint_labels(main: list[str], auxiliary: list[str]) -> list[str]:
+    """`main` and `auxiliary` labels as joint class names ("Favor" + "Positive")."""
+    for label in (*main, *auxiliary):
+        if JOINT_SEPARATOR in label:
+            raise ValueError(f"label {label!r} holds the character U+001F")
+    return [f"{m}{JOINT_SEPARATOR}{a}" for m, a in zip(main, auxiliary, strict=True)]
+
+
+def main_label(label: str) -> str:
+    return str(label).split(JOINT_SEPARATOR, 1)[0]
+
+
+class JointLabelClassifier(ClassifierMixin, BaseEstimator):
+    """Learns main x auxiliary classes (stance x sentiment: "Favor, Positive", "Favor,
+    Neutral", ...) and predicts the main label. A main class that mixes unlike texts (Favor
+    said cheerfully, Favor stated flatly) is split into more coherent sub-classes; each main
+    class scores the best of its sub-classes (decision values) or their summed probabilities.
+    The auxiliary label is needed to train only: `classes_` and predictions are main labels.
+    fit takes joint class names made by `joint_labels`."""
+
+    def __init__(self, estimator: BaseEstimator) -> None:
+        self.estimator = estimator
+
+    def fit(self, X, y):  # noqa: N803
+        self.estimator_ = clone(self.estimator).fit(X, np.asarray(y, dtype=object))
+        joint = [str(c) for c in self.estimator_.classes_]
+        if not all(JOINT_SEPARATOR in c for c in joint):
+            raise ValueError(
+                "JointLabelClassifier needs joint labels (khabar.decision.joint_labels)"
+            )
+        mains = [main_label(c) for c in joint]
+        self.classes_ = np.asarray(sorted(set(mains)), dtype=object)
+        # column indices of each main class's sub-classes in the inner model's scores
+        self.members_ = [
+            np.asarray([i for i, m in enumerate(mains) if m == c]) for c in self.classes_
+        ]
+        return self
+
+    def _inner_scores(self, method: str, X) -> np.ndarray:  # noqa: N803
+        scores = np.asarray(getattr(self.estimator_, method)(X), dtype=float)
+        return np.column_stack([-scores, scores]) if scores.ndim == 1 else scores
+
+    def predict(self, X) -> np.ndarray:  # noqa: N803
+        method = (
+            "decision_function"
+            if hasattr(self.estimator_, "decision_function")
+            else "predict_proba"
+        )
+        scores = (
+            self.decision_function(X) if method == "decision_function" else self.predict_proba(X)
+        )
+        return self.classes_[scores.argmax(axis=1)]
+
+    @available_if(_inner_has("decision_function"))
+    def decision_function(self, X) -> np.ndarray:  # noqa: N803
+        inner = self._inner_scores("decision_function", X)
+        return np.column_stack([inner[:, cols].max(axis=1) for cols in self.members_])
+
+    @available_if(_inner_has("predict_proba"))
+    def predict_proba(self, X) -> np.ndarray:  # noqa: N803
+        inner = self._inner_scores("predict_proba", X)
+        return np.column_stack([inner[:, cols].sum(axis=1) for cols in self.members_])
+
+    @property
+    def coef_(self) -> np.ndarray:
+        # One weight row per main class for reports: the mean of its sub-classes' rows.
+        inner = np.asarray(self.estimator_.coef_)
+        return np.vstack([inner[cols].mean(axis=0) for cols in self.members_])

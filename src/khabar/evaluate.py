@@ -125,17 +125,19 @@ def _fit_and_score(
     groups,
     grouped,
     cache=None,  # noqa: N803
+    fit_labels=None,
 ):
+    y_fit = [(y if fit_labels is None else fit_labels)[i] for i in train_idx]
     if cache is None:
         model = clone(pipeline)
-        model.fit(X.iloc[train_idx], [y[i] for i in train_idx])
+        model.fit(X.iloc[train_idx], y_fit)
         predicted = model.predict(X.iloc[test_idx])
     else:  # featurize the fold once (or load it), then fit only the classifier
         features = cache.featurize(
             pipeline[:-1], X.iloc[train_idx], X.iloc[test_idx], pipeline[0].text_column
         )
         model = Pipeline([("classifier", clone(pipeline[-1]))])
-        model.fit(features.fit_matrix, [y[i] for i in train_idx])
+        model.fit(features.fit_matrix, y_fit)
         predicted = model.predict(features.eval_matrix)
     if multi_label:
         predicted = model[-1].to_label_lists(predicted)
@@ -179,15 +181,20 @@ def cross_validate(
     n_jobs: int = 1,
     cache=None,
     always_train: int = 0,
+    fit_labels: list | None = None,
 ) -> tuple[dict[str, float], list[dict[str, float]]]:
     """K-fold CV (stratified for single-label). Returns mean/std per metric and fold metrics.
     With a `khabar.cache.FeatureCache`, each fold's features are computed once and reused.
-    The last `always_train` rows are extra training data: in every fold, never scored."""
+    The last `always_train` rows are extra training data: in every fold, never scored.
+    `fit_labels`: what the models are fit on, row by row, when it differs from the scored
+    labels `y` (joint labels, data.auxiliary_label_column); folds are stratified on `y`."""
     splits = cv_splits(
         X, y, folds=folds, seed=seed, multi_label=multi_label, always_train=always_train
     )
     jobs = (
-        delayed(_fit_and_score)(pipeline, X, y, tr, te, labels, multi_label, groups, grouped, cache)
+        delayed(_fit_and_score)(
+            pipeline, X, y, tr, te, labels, multi_label, groups, grouped, cache, fit_labels
+        )
         for tr, te in splits
     )
     runner = Parallel(n_jobs=n_jobs, return_as="generator")

@@ -7,7 +7,7 @@ from sklearn.pipeline import Pipeline
 
 from khabar.classifiers import MultiLabelOneVsRest, build_classifier
 from khabar.config import ExperimentConfig
-from khabar.decision import ExcludeFromPredictions
+from khabar.decision import ExcludeFromPredictions, JointLabelClassifier
 from khabar.features import build_features
 from khabar.normalize import ArabicNormalizer
 from khabar.target_aware import TargetAwareFeatures
@@ -34,6 +34,8 @@ def build_pipeline(config: ExperimentConfig) -> Pipeline:
         calibrate=config.model.calibrate,
         multi_label=config.task == "multi_label",
     )
+    if config.data.auxiliary_label_column:
+        classifier = JointLabelClassifier(classifier)
     if config.model.exclude_from_predictions:
         classifier = ExcludeFromPredictions(
             classifier, excluded=tuple(config.model.exclude_from_predictions)

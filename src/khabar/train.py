@@ -24,11 +24,13 @@ from khabar.config import ExperimentConfig
 from khabar.dataset import (
     LabeledData,
     check_test_labels,
+    clean_labels,
     clean_texts,
     find_leakage,
     load_labeled,
     split_train_test,
 )
+from khabar.decision import joint_labels
 from khabar.errors import KhabarError
 from khabar.evaluate import choose_folds, compute_metrics, cross_validate, cv_splits
 from khabar.guard import fit_errors_as_user_errors, preflight
@@ -65,13 +67,26 @@ def model_inputs(data: LabeledData, config: ExperimentConfig) -> pd.DataFrame:
     return data.frame[input_columns(config)].reset_index(drop=True)
 
 
+def fit_labels(data: LabeledData, config: ExperimentConfig) -> list:
+    """The labels a model is fit on: the label column's, or with data.auxiliary_label_column
+    each row's joint label (main + auxiliary, khabar.decision.JointLabelClassifier)."""
+    auxiliary = config.data.auxiliary_label_column
+    if auxiliary is None:
+        return data.labels
+    try:
+        return joint_labels(data.labels, clean_labels(data.frame, auxiliary, data.path, False))
+    except ValueError as exc:
+        raise KhabarError(f"{data.path}: {exc}") from None
+
+
 def _load_data(config: ExperimentConfig) -> tuple[LabeledData, LabeledData | None]:
     data = config.data
     multi = config.task == "multi_label"
     extra = tuple(
         c
         for c in [
-            config.evaluation.grouped_metric and config.evaluation.grouped_metric.group_column
+            config.evaluation.grouped_metric and config.evaluation.grouped_metric.group_column,
+            data.auxiliary_label_column,
         ]
         if c
     ) + tuple(input_columns(config)[1:])
@@ -85,6 +100,7 @@ def _load_data(config: ExperimentConfig) -> tuple[LabeledData, LabeledData | Non
         needed_columns_only=True,  # corpus-sized files: only what training reads
     )
     train = load(data.train)
+    fit_labels(train, config)  # a blank auxiliary label fails now, before any run starts
     if data.test is None and data.test_size == 0:
         for column in input_columns(config)[1:]:
             clean_texts(train.frame, column, train.path)
@@ -187,7 +203,8 @@ def _load_extra(config: ExperimentConfig) -> list[LabeledData]:
             data.label_column,
             multi_label=config.task == "multi_label",
             encoding=data.encoding,
-            extra_columns=tuple(input_columns(config)[1:]),
+            extra_columns=tuple(input_columns(config)[1:])
+            + ((data.auxiliary_label_column,) if data.auxiliary_label_column else ()),
         )
         for path in data.extra_train
     ]
@@ -276,6 +293,10 @@ def _train_in_run(
     # data.extra_train: more labeled rows for every fit (CV folds, final model), never scored.
     extra = _load_extra(config)
     y_fit = train_data.labels + [label for part in extra for label in part.labels]
+    # What the models are fit on: y_fit itself, or joint labels (data.auxiliary_label_column).
+    y_model = fit_labels(train_data, config) + [
+        label for part in extra for label in fit_labels(part, config)
+    ]
     X_fit = pd.concat([X_train, *(model_inputs(part, config) for part in extra)], ignore_index=True)  # noqa: N806
     always_train = len(y_fit) - len(train_data.labels)
     grouped = config.evaluation.grouped_metric
@@ -326,6 +347,7 @@ def _train_in_run(
                 n_jobs=config.evaluation.n_jobs,
                 cache=feature_cache,
                 always_train=always_train,
+                fit_labels=y_model,
             )
     cv_seconds = time.perf_counter() - started
 
@@ -336,17 +358,17 @@ def _train_in_run(
             # Features, then the classifier: in between, the training texts can go (at
             # corpus scale they are ~140 MB of the process's peak). Out-of-fold scoring
             # (no test set) still needs them.
-            matrix = pipeline[:-1].fit_transform(X_fit, y_fit)
+            matrix = pipeline[:-1].fit_transform(X_fit, y_model)
             if not cv_only:
                 del X_fit, X_train
                 train_data.drop_texts(config.data.text_column)
-            pipeline[-1].fit(matrix, y_fit)
+            pipeline[-1].fit(matrix, y_model)
             del matrix
         else:  # features from the cache; the test set is scored on its cached matrix
             features = feature_cache.featurize(
                 pipeline[:-1], X_fit, X_test, config.data.text_column
             )
-            classifier = pipeline[-1].fit(features.fit_matrix, y_fit)
+            classifier = pipeline[-1].fit(features.fit_matrix, y_model)
             pipeline = Pipeline([*features.steps.steps, ("classifier", classifier)])
             scorer, test_inputs = Pipeline([("classifier", classifier)]), features.eval_matrix
     fit_seconds = time.perf_counter() - started
@@ -358,7 +380,7 @@ def _train_in_run(
     labels = class_labels(pipeline)
     if cv_only:
         predicted, scores, score_kind = _out_of_fold(
-            pipeline, X_fit, y_fit, config, folds, always_train
+            pipeline, X_fit, y_fit, config, folds, always_train, y_model
         )
     else:
         predicted = predict_labels(scorer, test_inputs)
@@ -426,8 +448,18 @@ def _train_in_run(
     return info.model_uri, metrics, report_dir
 
 
-def _out_of_fold(pipeline, X, y, config: ExperimentConfig, folds: int, always_train: int = 0):  # noqa: N803
-    """Each row predicted by a model fit on the other folds (the same folds as the CV)."""
+def _out_of_fold(
+    pipeline,
+    X,  # noqa: N803
+    y,
+    config: ExperimentConfig,
+    folds: int,
+    always_train: int = 0,
+    y_model: list | None = None,
+):
+    """Each row predicted by a model fit on the other folds (the same folds as the CV);
+    `y_model`: the labels fit on, when they differ from `y` (joint labels)."""
+    y_model = y if y_model is None else y_model
     splits = cv_splits(
         X,
         y,
@@ -442,7 +474,7 @@ def _out_of_fold(pipeline, X, y, config: ExperimentConfig, folds: int, always_tr
     scores = np.zeros((scored, len(labels)))
     kind = "decision"
     for train_rows, test_rows in splits:
-        model = clone(pipeline).fit(X.iloc[train_rows], [y[i] for i in train_rows])
+        model = clone(pipeline).fit(X.iloc[train_rows], [y_model[i] for i in train_rows])
         fold_scores, kind = class_scores(model, X.iloc[test_rows])
         columns = [labels.index(label) for label in class_labels(model)]
         scores[np.ix_(test_rows, columns)] = fold_scores
