@@ -63,6 +63,7 @@ class Task:
 
 
 NBSVM = ["model.name=nbsvm", "model.params.C=0.1"]
+SVC = ["model.name=linear_svc", "model.params.C=0.5"]
 TARGET = "features.target_column=target"
 # mawqif_stance learns stance jointly with the tweet's sentiment
 # (khabar.decision.JointLabelClassifier); this turns it off.
@@ -134,10 +135,16 @@ TASKS = [
         "realnews-dev (600), 5-fold CV",
         None,
         {
-            "char only, LinearSVC (committed)": [],
-            "char only, NBSVM C=0.1": NBSVM,
-            "char+word, LinearSVC": [WORDS],
-            "char+word, NBSVM C=0.1": [WORDS, *NBSVM],
+            "char+word, NBSVM C=0.1, + khabar corpus (committed)": [],
+            "char+word, LinearSVC, + khabar corpus": SVC,
+            "char only, LinearSVC, + khabar corpus": [*SVC, "features.word=null"],
+            "char only, LinearSVC, realnews only (previous)": [
+                *SVC,
+                "features.word=null",
+                NO_CORPUS,
+            ],
+            "char+word, LinearSVC, realnews only": [*SVC, NO_CORPUS],
+            "char+word, NBSVM C=0.1, realnews only": [NO_CORPUS],
         },
         fasttext=False,
     ),
