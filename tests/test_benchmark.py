@@ -43,3 +43,27 @@ def test_fasttext_peer_learns_a_toy_task():
     labels = ["cat label", "dog"] * 20
     model = benchmark.fasttext_peer("text").fit(frame, labels)
     assert list(model.predict(frame)) == labels
+
+
+def test_second_reader_labels_are_valid_and_the_agreement_script_skips_without_data(
+    tmp_path, capsys, monkeypatch
+):
+    import json
+
+    path = SCRIPT.parents[1] / "data" / "second_reader_labels.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert len({row["id"] for row in rows}) == len(rows) == 600
+    for row in rows:
+        assert set(row) == {"id", "primary", "topics", "stance", "confidence"}
+        assert row["stance"] in {"positive", "negative", "neutral"}
+        assert row["confidence"] in {"high", "low"}
+        assert set(row["topics"]) <= {"security", "migration", "diplomacy"}
+        assert (row["primary"] == "other") == (row["topics"] == []), row["id"]
+    spec = importlib.util.spec_from_file_location(
+        "reader_agreement", SCRIPT.parent / "reader_agreement.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(module, "DEV", tmp_path / "absent.jsonl")
+    assert module.main() == 0
+    assert "reader agreement skipped" in capsys.readouterr().out
