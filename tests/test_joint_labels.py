@@ -155,6 +155,20 @@ def test_train_learns_joint_classes_and_predict_needs_no_auxiliary_column(workdi
     predicted = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert {p["prediction"] for p in predicted} <= {"Favor", "Against"}
     assert {k for k in predicted[0] if k.startswith("score_")} == {"score_Favor", "score_Against"}
+    # evaluating on a labeled file scores stance; the sentiment column is simply not read
+    labeled = _write(workdir / "labeled.jsonl", _rows(12))
+    code = main(
+        [
+            "evaluate",
+            "--model",
+            result["model_uri"],
+            "--data",
+            str(labeled),
+            "--label-column",
+            "stance",
+        ]
+    )
+    assert code == 0
 
 
 def test_blank_auxiliary_label_is_a_one_line_error_before_any_run(workdir, capsys):
