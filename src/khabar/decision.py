@@ -106,14 +106,10 @@ class JointLabelClassifier(ClassifierMixin, BaseEstimator):
         return np.column_stack([-scores, scores]) if scores.ndim == 1 else scores
 
     def predict(self, X) -> np.ndarray:  # noqa: N803
-        method = (
-            "decision_function"
-            if hasattr(self.estimator_, "decision_function")
-            else "predict_proba"
-        )
-        scores = (
-            self.decision_function(X) if method == "decision_function" else self.predict_proba(X)
-        )
+        if hasattr(self.estimator_, "decision_function"):
+            scores = self.decision_function(X)
+        else:
+            scores = self.predict_proba(X)
         return self.classes_[scores.argmax(axis=1)]
 
     @available_if(_inner_has("decision_function"))
