@@ -300,6 +300,7 @@ def cv_score(pipeline, config: ExperimentConfig, data: LabeledData, inputs, metr
         always_train=sum(len(part.labels) for part in extra),
         fit_labels=fit_labels(data, config)
         + [x for part in extra for x in fit_labels(part, config)],
+        repeats=config.evaluation.cv_repeats,
     )
     return summary[f"cv_{metric}_mean"], summary[f"cv_{metric}_std"]
 

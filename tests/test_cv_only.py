@@ -31,7 +31,11 @@ def test_cv_only_multi_label(workdir, capsys):
         name="fixture-topics",
         task="multi_label",
         data={"label_column": "topics", "test_size": 0},
+        evaluation={"cv_folds": 3, "cv_repeats": 2},  # repeated CV: fold seeds 7 and 8
     )
     assert main(["train", str(config), "--json"]) == 0
-    metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["metrics"]
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    metrics = result["metrics"]
     assert "oof_f1_micro" in metrics and "cv_f1_micro_mean" in metrics
+    summary = (workdir / result["report_dir"] / "summary.md").read_text(encoding="utf-8")
+    assert "3-fold, seed 7, repeated 2x" in summary

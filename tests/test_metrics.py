@@ -46,3 +46,34 @@ def test_fold_reduction_and_single_class():
         choose_folds(["a"] * 10, 5, False)
     with pytest.raises(KhabarError, match="only 1 training example"):
         choose_folds(["a"] * 10 + ["b"], 5, False)
+
+
+def test_repeated_cv_runs_each_fold_seed_and_summarizes_all_folds(tmp_path):
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    from khabar.config import load_config
+    from khabar.evaluate import cross_validate
+    from khabar.pipeline import build_pipeline
+
+    from .conftest import NEWS_SMALL, write_config
+
+    config = load_config(write_config(tmp_path))
+    rows = [json.loads(line) for line in NEWS_SMALL.read_text(encoding="utf-8").splitlines()]
+    X = pd.DataFrame({"text": [r["text"] for r in rows]})  # noqa: N806
+    y = [r["primary"] for r in rows]
+
+    def cv(seed, repeats=1):
+        return cross_validate(
+            build_pipeline(config), X, y, sorted(set(y)), folds=3, seed=seed, repeats=repeats
+        )
+
+    summary, folds = cv(7, repeats=2)
+    (_, first), (_, second) = cv(7), cv(8)
+    assert folds == first + second  # repeat r uses fold seed seed + r
+    scores = [fold["f1_macro"] for fold in folds]
+    assert summary["cv_f1_macro_mean"] == pytest.approx(np.mean(scores))
+    assert summary["cv_f1_macro_std"] == pytest.approx(np.std(scores))
+    assert first != second  # the repeats really differ

@@ -182,14 +182,26 @@ def cross_validate(
     cache=None,
     always_train: int = 0,
     fit_labels: list | None = None,
+    repeats: int = 1,
 ) -> tuple[dict[str, float], list[dict[str, float]]]:
     """K-fold CV (stratified for single-label). Returns mean/std per metric and fold metrics.
     With a `khabar.cache.FeatureCache`, each fold's features are computed once and reused.
     The last `always_train` rows are extra training data: in every fold, never scored.
     `fit_labels`: what the models are fit on, row by row, when it differs from the scored
-    labels `y` (joint labels, data.auxiliary_label_column); folds are stratified on `y`."""
-    splits = cv_splits(
-        X, y, folds=folds, seed=seed, multi_label=multi_label, always_train=always_train
+    labels `y` (joint labels, data.auxiliary_label_column); folds are stratified on `y`.
+    `repeats`: run the k-fold CV with fold seeds seed, seed + 1, ...; the summary is over
+    all folds of all repeats."""
+    splits = (
+        split
+        for repeat in range(repeats)
+        for split in cv_splits(
+            X,
+            y,
+            folds=folds,
+            seed=seed + repeat,
+            multi_label=multi_label,
+            always_train=always_train,
+        )
     )
     jobs = (
         delayed(_fit_and_score)(
@@ -198,7 +210,9 @@ def cross_validate(
         for tr, te in splits
     )
     runner = Parallel(n_jobs=n_jobs, return_as="generator")
-    fold_metrics = list(tqdm(runner(jobs), total=folds, desc="cross-validation", unit="fold"))
+    fold_metrics = list(
+        tqdm(runner(jobs), total=folds * repeats, desc="cross-validation", unit="fold")
+    )
     summary: dict[str, float] = {}
     for name in fold_metrics[0]:
         values = [fold[name] for fold in fold_metrics]

@@ -348,6 +348,7 @@ def _train_in_run(
                 cache=feature_cache,
                 always_train=always_train,
                 fit_labels=y_model,
+                repeats=config.evaluation.cv_repeats,
             )
     cv_seconds = time.perf_counter() - started
 
@@ -420,6 +421,11 @@ def _train_in_run(
                 if cv_only
                 else f"{config.data.test or 'split of train'} ({len(test_data.texts)} rows)",
                 "CV": f"{folds}-fold, seed {config.seed}"
+                + (
+                    f", repeated {config.evaluation.cv_repeats}x (seeds from {config.seed})"
+                    if config.evaluation.cv_repeats > 1
+                    else ""
+                )
                 if config.evaluation.cross_validate
                 else "none (evaluation.cross_validate: false)",
             },
