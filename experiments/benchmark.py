@@ -63,7 +63,12 @@ class Task:
 
 
 NBSVM = ["model.name=nbsvm", "model.params.C=0.1"]
-SVC = ["model.name=linear_svc", "model.params.C=0.5"]
+
+
+def svc(c: float) -> list[str]:
+    return ["model.name=linear_svc", f"model.params.C={c}"]
+
+
 TARGET = "features.target_column=target"
 # mawqif_stance learns stance jointly with the tweet's sentiment
 # (khabar.decision.JointLabelClassifier); this turns it off.
@@ -71,8 +76,8 @@ NO_JOINT = "data.auxiliary_label_column=null"
 C_HALF = "model.params.C=0.5"
 # realnews_topic trains on khabar's own corpus too (data.extra_train); this turns it off.
 NO_CORPUS = "data.extra_train=[]"
-# realnews_stance commits analyzer char (n-grams across word boundaries); this is char_wb.
-CHAR_WB = "features.char={analyzer: char_wb, ngram_range: [2, 5], min_df: 2, sublinear_tf: true}"
+# realnews_stance commits char_wb; this is analyzer char (n-grams across word boundaries).
+CHAR = "features.char={analyzer: char, ngram_range: [2, 5], min_df: 2, sublinear_tf: true}"
 WORDS = "features.word={analyzer: word, ngram_range: [1, 2], min_df: 2, sublinear_tf: true}"
 TASKS = [
     Task(
@@ -136,14 +141,14 @@ TASKS = [
         None,
         {
             "char+word, NBSVM C=0.1, + khabar corpus (committed)": [],
-            "char+word, LinearSVC, + khabar corpus": SVC,
-            "char only, LinearSVC, + khabar corpus": [*SVC, "features.word=null"],
+            "char+word, LinearSVC, + khabar corpus": svc(0.5),
+            "char only, LinearSVC, + khabar corpus": [*svc(0.5), "features.word=null"],
             "char only, LinearSVC, realnews only (previous)": [
-                *SVC,
+                *svc(0.5),
                 "features.word=null",
                 NO_CORPUS,
             ],
-            "char+word, LinearSVC, realnews only": [*SVC, NO_CORPUS],
+            "char+word, LinearSVC, realnews only": [*svc(0.5), NO_CORPUS],
             "char+word, NBSVM C=0.1, realnews only": [NO_CORPUS],
         },
         fasttext=False,
@@ -156,20 +161,12 @@ TASKS = [
         "realnews-dev (600), 5-fold CV",
         0.70,
         {
-            "char+word, LinearSVC C=1, + khabar corpus (committed)": [],
-            "char_wb+word, LinearSVC C=0.25, + khabar corpus": [CHAR_WB, "model.params.C=0.25"],
-            "char_wb+word, LinearSVC C=0.5, + khabar corpus": [CHAR_WB, "model.params.C=0.5"],
-            "char_wb+word, LinearSVC C=1, + khabar corpus": [CHAR_WB],
-            "char_wb+word, NBSVM C=0.3, + khabar corpus": [
-                CHAR_WB,
-                "model.name=nbsvm",
-                "model.params.C=0.3",
-            ],
-            "char_wb+word, LinearSVC C=0.25, realnews only (previous)": [
-                CHAR_WB,
-                NO_CORPUS,
-                "model.params.C=0.25",
-            ],
+            "char_wb+word, NBSVM C=0.3, + khabar corpus (committed)": [],
+            "char+word, LinearSVC C=1, + khabar corpus (previous)": [CHAR, *svc(1.0)],
+            "char_wb+word, LinearSVC C=0.25, + khabar corpus": svc(0.25),
+            "char_wb+word, LinearSVC C=0.5, + khabar corpus": svc(0.5),
+            "char_wb+word, LinearSVC C=1, + khabar corpus": svc(1.0),
+            "char_wb+word, LinearSVC C=0.25, realnews only": [*svc(0.25), NO_CORPUS],
         },
     ),
 ]
