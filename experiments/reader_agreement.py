@@ -8,7 +8,7 @@ khabar by a second annotator who followed the same LABELING.md without seeing th
 labels). Prints agreement (accuracy, Cohen's kappa, macro-F1 of one reader against the
 other) for stance and primary topic, by the first reader's confidence, and the stance
 macro-F1 of khabar's out-of-fold predictions (configs/realnews_stance.yaml, the
-benchmark's 5 folds) against each reader. Skips with a message without ../shared/data.
+5 folds of fold seed 42) against each reader. Skips with a message without ../shared/data.
 """
 
 from __future__ import annotations
