@@ -19,7 +19,7 @@ from khabar.decision import (
 )
 from khabar.persist import load_skops, save_skops
 
-from .conftest import write_config
+from .conftest import write_config, write_jsonl
 
 
 def _two_faced_classes():
@@ -124,13 +124,8 @@ def _rows(n):
     ]
 
 
-def _write(path, rows):
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
-    return path
-
-
 def test_train_learns_joint_classes_and_predict_needs_no_auxiliary_column(workdir, capsys):
-    data = _write(workdir / "stance.jsonl", _rows(48))
+    data = write_jsonl(workdir / "stance.jsonl", _rows(48))
     config = write_config(
         workdir,
         name="fixture-joint",
@@ -146,7 +141,7 @@ def test_train_learns_joint_classes_and_predict_needs_no_auxiliary_column(workdi
     inner = model[-1].estimator_
     assert {main_label(c) for c in inner.classes_} == {"Favor", "Against"}
     assert len(inner.classes_) == 4  # learned stance x sentiment
-    new = _write(workdir / "new.jsonl", [{"id": r["id"], "text": r["text"]} for r in _rows(8)])
+    new = write_jsonl(workdir / "new.jsonl", [{"id": r["id"], "text": r["text"]} for r in _rows(8)])
     out = workdir / "pred.jsonl"
     assert (
         main(["predict", "--model", result["model_uri"], "--input", str(new), "--output", str(out)])
@@ -156,7 +151,7 @@ def test_train_learns_joint_classes_and_predict_needs_no_auxiliary_column(workdi
     assert {p["prediction"] for p in predicted} <= {"Favor", "Against"}
     assert {k for k in predicted[0] if k.startswith("score_")} == {"score_Favor", "score_Against"}
     # evaluating on a labeled file scores stance; the sentiment column is simply not read
-    labeled = _write(workdir / "labeled.jsonl", _rows(12))
+    labeled = write_jsonl(workdir / "labeled.jsonl", _rows(12))
     code = main(
         [
             "evaluate",
@@ -174,7 +169,7 @@ def test_train_learns_joint_classes_and_predict_needs_no_auxiliary_column(workdi
 def test_blank_auxiliary_label_is_a_one_line_error_before_any_run(workdir, capsys):
     rows = _rows(24)
     rows[5]["sentiment"] = " "
-    data = _write(workdir / "stance.jsonl", rows)
+    data = write_jsonl(workdir / "stance.jsonl", rows)
     config = write_config(
         workdir,
         name="fixture-joint-bad",

@@ -12,7 +12,7 @@ from sklearn.svm import LinearSVC
 from khabar.cli import main
 from khabar.target_aware import TargetAwareFeatures
 
-from .conftest import write_config
+from .conftest import write_config, write_jsonl
 
 
 def _frame(texts, targets):
@@ -61,12 +61,6 @@ def test_same_word_opposite_stance_per_target_is_learned():
     assert (plain_model.predict(plain.transform(texts)) == labels).mean() <= 0.5
 
 
-def _stance_file(path, rows):
-    lines = (json.dumps(row, ensure_ascii=False) for row in rows)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
 def _stance_rows(n):
     words = {"Favor": ["ممتاز", "رائع", "ندعم"], "Against": ["سيئ", "نرفض", "فاشل"]}
     rows = []
@@ -79,7 +73,7 @@ def _stance_rows(n):
 
 
 def test_train_and_predict_read_the_target_column(workdir, capsys):
-    data = _stance_file(workdir / "stance.jsonl", _stance_rows(60))
+    data = write_jsonl(workdir / "stance.jsonl", _stance_rows(60))
     config = write_config(
         workdir,
         name="fixture-stance",
@@ -101,7 +95,7 @@ def test_train_and_predict_read_the_target_column(workdir, capsys):
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["metrics"]["test_stance_eval_f1"] > 0.8
 
-    new = _stance_file(workdir / "new.jsonl", _stance_rows(8))
+    new = write_jsonl(workdir / "new.jsonl", _stance_rows(8))
     out = workdir / "pred.jsonl"
     model = result["model_uri"]
     assert main(["predict", "--model", model, "--input", str(new), "--output", str(out)]) == 0
@@ -109,7 +103,7 @@ def test_train_and_predict_read_the_target_column(workdir, capsys):
     assert [p["id"] for p in predictions] == [f"r{i}" for i in range(8)]
 
     rows = [{k: v for k, v in row.items() if k != "target"} for row in _stance_rows(4)]
-    no_target = _stance_file(workdir / "no_target.jsonl", rows)
+    no_target = write_jsonl(workdir / "no_target.jsonl", rows)
     capsys.readouterr()
     code = main(["predict", "--model", model, "--input", str(no_target), "--output", str(out)])
     err = capsys.readouterr().err
