@@ -38,7 +38,7 @@ from khabar import persist
 from khabar.errors import KhabarError
 
 DEFAULT_FOLDER = Path(".khabar-cache") / "features"
-_FEATURE_MODULES = ("normalize.py", "features.py", "char_ngrams.py", "cache.py")
+_FEATURE_MODULES = ("normalize.py", "features.py", "char_ngrams.py", "word_vectors.py", "cache.py")
 
 
 def _memory_budget() -> int:
@@ -101,6 +101,17 @@ def _code_digest() -> str:
     return digest.hexdigest()
 
 
+def _word_vector_keys(steps: Pipeline) -> list[str]:
+    from khabar.word_vectors import WordVectorFeatures, vectors_key
+
+    union = steps.steps[-1][1]
+    return [
+        vectors_key(part.config(), part.normalize or {})
+        for _, part in getattr(union, "transformer_list", [])
+        if isinstance(part, WordVectorFeatures)
+    ]
+
+
 def _texts(X, text_column: str) -> list[str]:  # noqa: N803
     values = X[text_column].tolist() if isinstance(X, pd.DataFrame) else list(X)
     return [text if type(text) is str else str(text) for text in values]
@@ -122,6 +133,7 @@ class FeatureCache:
             joblib.hash(clone(steps)),  # every parameter of the unfitted steps
             texts_digest(fit_texts),
             texts_digest(eval_texts),
+            *_word_vector_keys(steps),  # their corpus's content, not only its path
         ]
         return hashlib.sha256("|".join(parts).encode()).hexdigest()
 

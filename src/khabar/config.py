@@ -100,9 +100,29 @@ class TfidfConfig(_Strict):
         return self
 
 
+class WordVectorsConfig(_Strict):
+    """Word vectors trained on unlabeled text (khabar.word_vectors): their mean per text
+    joins the n-gram features."""
+
+    # A folder of SaudiNewsNet ZIPs, or a table file (.jsonl, .csv, ...) with `text_column`.
+    corpus: str
+    text_column: str = "text"
+    # Labeled files drawn from the same corpus: articles whose first line (title) is the
+    # first line of one of their texts are left out, so scored items never shape the vectors.
+    exclude_titles_of: list[str] = Field(default_factory=list)
+    vector_size: int = Field(100, ge=2, le=1000)
+    window: int = Field(5, ge=1)
+    min_count: int = Field(5, ge=1)
+    epochs: int = Field(5, ge=1)
+    seed: int = 42
+    # Scale of the (L2-normalized) mean vector beside the n-gram blocks, each of norm 1.
+    weight: float = Field(1.0, gt=0)
+
+
 class FeaturesConfig(_Strict):
     char: TfidfConfig = TfidfConfig()
     word: TfidfConfig | None = None
+    word_vectors: WordVectorsConfig | None = None
     # An input column naming each row's target (Mawqif's `target`): features are then
     # learned both shared and per target, and the saved model reads this column too.
     target_column: str | None = None
@@ -190,6 +210,8 @@ class ExperimentConfig(_Strict):
         check_model_config(self.model.name, self.model.params)
         if self.model.exclude_from_predictions and self.task == "multi_label":
             raise ValueError("model.exclude_from_predictions is for single_label tasks only")
+        if self.features.word_vectors is not None and self.features.target_column:
+            raise ValueError("features.word_vectors cannot be combined with features.target_column")
         auxiliary = self.data.auxiliary_label_column
         if auxiliary is not None and self.task == "multi_label":
             raise ValueError("data.auxiliary_label_column is for single_label tasks only")

@@ -9,6 +9,7 @@ from sklearn.pipeline import FeatureUnion
 
 from khabar.char_ngrams import CharNgramTfidf, require_numba
 from khabar.config import FeaturesConfig, TfidfConfig
+from khabar.word_vectors import WordVectorFeatures
 
 
 def build_vectorizer(settings: TfidfConfig) -> TfidfVectorizer | CharNgramTfidf:
@@ -41,8 +42,18 @@ class SparseUnion(FeatureUnion):
         return super()._hstack(Xs)
 
 
-def build_features(settings: FeaturesConfig) -> FeatureUnion:
+def build_features(settings: FeaturesConfig, normalize: dict | None = None) -> FeatureUnion:
+    """The feature blocks, in this order: char n-grams, word n-grams, mean word vector (last,
+    so a classifier can tell its dense columns apart). `normalize`: the normalization
+    settings the word vectors' corpus is normalized with, the same as the model's inputs."""
     parts = [("char", build_vectorizer(settings.char))]
     if settings.word is not None:
         parts.append(("word", build_vectorizer(settings.word)))
+    if settings.word_vectors is not None:
+        parts.append(
+            (
+                "word_vectors",
+                WordVectorFeatures(settings.word_vectors.model_dump(), normalize or {}),
+            )
+        )
     return SparseUnion(parts)

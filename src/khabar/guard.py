@@ -30,6 +30,11 @@ def check_input_files(config: ExperimentConfig) -> None:
             raise KhabarError(f"{field}: data file not found: {value}")
         if not path.is_file():
             raise KhabarError(f"{field}: {value} is a folder; expected a data file")
+    if config.features.word_vectors is not None:
+        from khabar.word_vectors import check_sources, require_gensim
+
+        require_gensim()
+        check_sources(config.features.word_vectors)
 
 
 def _write_problem(folder: Path) -> str | None:

@@ -13,7 +13,9 @@ class NBSVMClassifier(ClassifierMixin, BaseEstimator):
     """For each class c, r_c = log((p_c/|p_c|) / (q_c/|q_c|)) where p_c and q_c sum the
     (binarized) features of the rows in and out of c, smoothed by `alpha`; a LinearSVC is
     then fit on X scaled column-wise by r_c. `coef_` holds the effective weights r_c * w_c,
-    so reports can show the top n-grams like for any linear model."""
+    so reports can show the top n-grams like for any linear model. The last
+    `unscaled_columns` columns are dense features (a mean word vector) rather than counts:
+    they enter the SVM with ratio 1."""
 
     def __init__(
         self,
@@ -23,6 +25,7 @@ class NBSVMClassifier(ClassifierMixin, BaseEstimator):
         class_weight: str | dict | None = "balanced",
         max_iter: int = 2000,
         random_state: int | None = None,
+        unscaled_columns: int = 0,
     ) -> None:
         self.C = C
         self.alpha = alpha
@@ -30,6 +33,7 @@ class NBSVMClassifier(ClassifierMixin, BaseEstimator):
         self.class_weight = class_weight
         self.max_iter = max_iter
         self.random_state = random_state
+        self.unscaled_columns = unscaled_columns
 
     def _ratio(self, X: sp.csr_matrix, inside: np.ndarray) -> np.ndarray:  # noqa: N803
         counts = X.copy()
@@ -37,12 +41,19 @@ class NBSVMClassifier(ClassifierMixin, BaseEstimator):
             counts.data[:] = 1.0
         p = np.asarray(counts[inside].sum(axis=0)).ravel() + self.alpha
         q = np.asarray(counts[~inside].sum(axis=0)).ravel() + self.alpha
-        return np.log((p / p.sum()) / (q / q.sum()))
+        ratio = np.log((p / p.sum()) / (q / q.sum()))
+        if self.unscaled_columns:
+            ratio[-self.unscaled_columns :] = 1.0
+        return ratio
 
     def fit(self, X, y):  # noqa: N803
         X = sp.csr_matrix(X)  # noqa: N806
         y = np.asarray(y)
         self.classes_ = np.unique(y)
+        if not 0 <= self.unscaled_columns <= X.shape[1]:
+            raise ValueError(
+                f"unscaled_columns={self.unscaled_columns} is not within 0..{X.shape[1]} columns"
+            )
         if len(self.classes_) < 2:
             raise ValueError(f"NBSVM needs at least 2 classes, got {list(self.classes_)}")
         # Binary: one model for the second class, as scikit-learn's binary classifiers do.

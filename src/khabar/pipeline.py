@@ -20,16 +20,20 @@ def input_columns(config: ExperimentConfig) -> list[str]:
 
 
 def build_pipeline(config: ExperimentConfig) -> Pipeline:
-    features = build_features(config.features)
+    features = build_features(config.features, config.normalize.model_dump())
     if config.features.target_column:
         features = TargetAwareFeatures(
             features,
             text_column=config.data.text_column,
             target_column=config.features.target_column,
         )
+    params = dict(config.model.params)
+    if config.features.word_vectors is not None and config.model.name == "nbsvm":
+        # The mean word vector is dense, not counts: NBSVM leaves its columns unscaled.
+        params.setdefault("unscaled_columns", config.features.word_vectors.vector_size)
     classifier = build_classifier(
         config.model.name,
-        config.model.params,
+        params,
         seed=config.seed,
         calibrate=config.model.calibrate,
         multi_label=config.task == "multi_label",

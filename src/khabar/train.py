@@ -44,6 +44,7 @@ from khabar.pipeline import (
 )
 from khabar.report import ReportInputs, write_report
 from khabar.track import connect, flatten
+from khabar.word_vectors import load_or_train
 
 
 @dataclass
@@ -237,6 +238,9 @@ def train(
         folds, fold_note = choose_folds(train_data.labels, config.evaluation.cv_folds, multi)
     except KhabarError as exc:
         raise KhabarError(f"{config.data.train}: {exc}") from None
+    if config.features.word_vectors is not None:
+        # Trained (once, then cached) before a run opens: a bad corpus leaves no failed run.
+        load_or_train(config.features.word_vectors, config.normalize.model_dump())
     connect(config.experiment, offline=offline)
     notes = list(train_data.notes) + ([fold_note] if fold_note else [])
     if fold_note:

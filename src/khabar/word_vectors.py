@@ -1,0 +1,238 @@
+"""Word vectors learned from unlabeled text, and a feature step that adds each text's mean
+word vector to its n-gram features.
+
+A few hundred labeled news items show a model only a few thousand words; a word2vec
+skip-gram model (gensim) trained on tens of thousands of unlabeled articles places words
+used alike near each other (يدين, يستنكر, يندد: condemn), so a text whose tone words never
+occur in the labeled data still gets a useful representation. The vectors are trained once
+per corpus and settings, and kept under .khabar-cache/word_vectors/ (or
+$KHABAR_VECTORS_DIR), keyed by the corpus files' content, the normalization and the
+settings; every CV fold and later run loads them from there. They are stored as two .npy
+files (no pickle). A fitted feature step holds its own copy of the vectors, so a saved
+model predicts without the corpus or the cache.
+
+Training uses one worker thread and a fixed hash function, so the same corpus and settings
+give the same vectors on every machine (gensim's default hash is Python's salted one).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from khabar.config import WordVectorsConfig
+from khabar.dataset import clean_texts, content_hash, read_table
+from khabar.errors import KhabarError
+
+DEFAULT_FOLDER = Path(".khabar-cache") / "word_vectors"
+# The word tokens that get a vector: what scikit-learn's word analyzer counts.
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")
+
+
+def require_gensim():
+    try:
+        import gensim.models
+    except ImportError:
+        raise KhabarError(
+            "features.word_vectors needs gensim: pip install 'khabar[vectors]'"
+        ) from None
+    return gensim
+
+
+def _vectors_folder() -> Path:
+    return Path(os.environ.get("KHABAR_VECTORS_DIR") or DEFAULT_FOLDER)
+
+
+def _stable_hash(text: str) -> int:
+    # gensim seeds each word's starting vector from hash(word + seed); Python's str hash
+    # changes between processes, so the vectors would too.
+    return zlib.crc32(text.encode("utf-8", "surrogatepass"))
+
+
+def _title(text: str) -> str:
+    return text.strip().split("\n", 1)[0].strip()
+
+
+def _corpus_files(corpus: Path) -> list[Path]:
+    if corpus.is_dir():
+        files = sorted(corpus.glob("*.zip"))
+        if not files:
+            raise KhabarError(
+                f"features.word_vectors.corpus: no SaudiNewsNet .zip files in {corpus}"
+            )
+        return files
+    if not corpus.is_file():
+        raise KhabarError(f"features.word_vectors.corpus: not found: {corpus}")
+    return [corpus]
+
+
+def check_sources(settings: WordVectorsConfig) -> None:
+    """The corpus and exclusion files exist: an error naming the config field, before work."""
+    _corpus_files(Path(settings.corpus))
+    for i, path in enumerate(settings.exclude_titles_of):
+        if not Path(path).is_file():
+            raise KhabarError(f"features.word_vectors.exclude_titles_of[{i}]: not found: {path}")
+
+
+def vectors_key(settings: WordVectorsConfig, normalize: dict) -> str:
+    """What the vectors depend on: corpus and exclusion file contents, the normalization,
+    the training settings (not `weight`, which only scales the features) and gensim's version."""
+    gensim = require_gensim()
+    check_sources(settings)
+    described = settings.model_dump(exclude={"weight", "corpus", "exclude_titles_of"})
+    parts = [
+        json.dumps(described, sort_keys=True),
+        json.dumps(normalize, sort_keys=True),
+        gensim.__version__,
+        *(content_hash(path) for path in _corpus_files(Path(settings.corpus))),
+        "exclude",
+        *(content_hash(path) for path in settings.exclude_titles_of),
+    ]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
+
+
+def _corpus_texts(settings: WordVectorsConfig) -> list[str]:
+    from khabar.corpora import read_saudinewsnet
+
+    corpus = Path(settings.corpus)
+    if corpus.is_dir():
+        texts = [article["text"] for article in read_saudinewsnet(corpus)]
+    else:
+        texts = clean_texts(read_table(corpus), settings.text_column, corpus)
+    # Leave out the articles the labeled files were drawn from, so that the items a model is
+    # scored on never shaped its vectors (realnews-dev items are SaudiNewsNet articles).
+    excluded = set()
+    for path in settings.exclude_titles_of:
+        frame = read_table(path)
+        excluded.update(_title(text) for text in clean_texts(frame, settings.text_column, path))
+    return [text for text in texts if _title(text) not in excluded]
+
+
+def train_word_vectors(
+    texts: list[str], settings: WordVectorsConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """Skip-gram word2vec on normalized `texts`: (words sorted, their vectors as float32)."""
+    sentences = [_TOKEN.findall(text) for text in texts]
+    model = require_gensim().models.Word2Vec(
+        sentences,
+        vector_size=settings.vector_size,
+        window=settings.window,
+        min_count=settings.min_count,
+        epochs=settings.epochs,
+        sg=1,
+        negative=10,
+        seed=settings.seed,
+        workers=1,
+        hashfxn=_stable_hash,
+    )
+    words = np.asarray(model.wv.index_to_key, dtype=str)
+    order = np.argsort(words)
+    return words[order], model.wv.vectors[order].astype(np.float32)
+
+
+def load_or_train(settings: WordVectorsConfig, normalize: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The vectors for these settings: from the cache, or trained now and cached."""
+    from khabar.normalize import ArabicNormalizer
+
+    entry = _vectors_folder() / vectors_key(settings, normalize)
+    if entry.is_dir():
+        return (
+            np.load(entry / "words.npy", allow_pickle=False),
+            np.load(entry / "vectors.npy", allow_pickle=False),
+        )
+    started = time.perf_counter()
+    texts = ArabicNormalizer(**normalize).transform(_corpus_texts(settings))
+    if not texts:
+        raise KhabarError(f"features.word_vectors.corpus: no texts left in {settings.corpus}")
+    print(
+        f"training word vectors on {len(texts):,} texts from {settings.corpus} "
+        f"(once; kept in {entry.parent})",
+        file=sys.stderr,
+        flush=True,
+    )
+    words, vectors = train_word_vectors(texts, settings)
+    if len(words) == 0:
+        raise KhabarError(
+            f"features.word_vectors: no word occurs {settings.min_count}+ times in "
+            f"{settings.corpus}; lower min_count"
+        )
+    # Written beside the entry, then renamed: a crash never leaves a half-written entry.
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(dir=entry.parent, prefix=".partial-"))
+    np.save(partial / "words.npy", words, allow_pickle=False)
+    np.save(partial / "vectors.npy", vectors, allow_pickle=False)
+    try:
+        partial.rename(entry)
+    except OSError:  # another process finished the same entry first
+        shutil.rmtree(partial, ignore_errors=True)
+    print(
+        f"word vectors: {len(words):,} words x {vectors.shape[1]} in "
+        f"{time.perf_counter() - started:.0f} s",
+        file=sys.stderr,
+        flush=True,
+    )
+    return words, vectors
+
+
+class WordVectorFeatures(TransformerMixin, BaseEstimator):
+    """Each (normalized) text as the IDF-weighted mean of its words' vectors, L2-normalized
+    and scaled by `weight`: `vector_size` dense columns beside the n-gram blocks. IDF comes
+    from the texts the step is fitted on; a word they lack counts as the rarest seen. Words
+    without a vector are skipped; a text with none gets zeros."""
+
+    def __init__(self, settings: dict | None = None, normalize: dict | None = None) -> None:
+        self.settings = settings
+        self.normalize = normalize
+
+    def config(self) -> WordVectorsConfig:
+        return WordVectorsConfig(**(self.settings or {}))
+
+    def fit(self, X, y=None):  # noqa: N803
+        config = self.config()
+        self.words_, self.vectors_ = load_or_train(config, self.normalize or {})
+        texts = list(X)
+        document_frequency = np.zeros(len(self.words_), dtype=np.float64)
+        for text in texts:
+            found = self._indices(set(_TOKEN.findall(text)))
+            document_frequency[found] += 1
+        # scikit-learn's smoothed IDF; unseen words get the largest value (df 0).
+        self.idf_ = (np.log((1 + len(texts)) / (1 + document_frequency)) + 1).astype(np.float32)
+        self.weight_ = float(config.weight)
+        return self
+
+    def _indices(self, tokens) -> np.ndarray:
+        tokens = np.asarray(list(tokens), dtype=str)
+        if tokens.size == 0 or self.words_.size == 0:
+            return np.zeros(0, dtype=np.int64)
+        positions = np.searchsorted(self.words_, tokens).clip(0, self.words_.size - 1)
+        return positions[self.words_[positions] == tokens]
+
+    def transform(self, X) -> sp.csr_matrix:  # noqa: N803
+        check_is_fitted(self, "vectors_")
+        texts = list(X)
+        out = np.zeros((len(texts), self.vectors_.shape[1]), dtype=np.float32)
+        for row, text in enumerate(texts):
+            found = self._indices(_TOKEN.findall(text))
+            if found.size:
+                weights = self.idf_[found]
+                out[row] = weights @ self.vectors_[found] / weights.sum()
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        out = np.divide(out, norms, out=np.zeros_like(out), where=norms > 0) * self.weight_
+        return sp.csr_matrix(out)
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        check_is_fitted(self, "vectors_")
+        return np.asarray([f"word_vector_{k}" for k in range(self.vectors_.shape[1])], dtype=object)

@@ -1,0 +1,226 @@
+"""Word vectors from unlabeled text (khabar.word_vectors) as a feature block."""
+
+import json
+import random
+import sys
+
+import mlflow
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from khabar import word_vectors
+from khabar.cache import FeatureCache
+from khabar.cli import main
+from khabar.config import ExperimentConfig, WordVectorsConfig
+from khabar.errors import KhabarError
+from khabar.nbsvm import NBSVMClassifier
+from khabar.persist import load_skops, save_skops
+from khabar.pipeline import build_pipeline
+
+from .conftest import NEWS_SMALL, write_config, write_jsonl
+
+# Two verbs that take the same subjects and objects, and unrelated filler.
+_SUBJECTS = ["الوزير", "الحكومة", "البيان", "المجلس", "الرئيس", "الحزب"]
+_OBJECTS = ["الهجوم", "التفجير", "الاعتداء", "القصف", "العدوان"]
+_FILLER = ["المعرض", "الزراعي", "السنوي", "الشركات", "الساحة", "المهرجان", "الثقافي", "الكتاب"]
+
+
+def _corpus_rows(n: int = 400) -> list[dict]:
+    rng = random.Random(0)
+    rows = []
+    for i in range(n):
+        verb = ("يدين", "يستنكر")[i % 2]
+        rows.append({"text": f"{rng.choice(_SUBJECTS)} {verb} {rng.choice(_OBJECTS)} بشدة"})
+        rows.append({"text": " ".join(rng.sample(_FILLER, 5))})
+    return rows
+
+
+@pytest.fixture
+def vectors_dir(tmp_path, monkeypatch):
+    folder = tmp_path / "vectors"
+    monkeypatch.setenv("KHABAR_VECTORS_DIR", str(folder))
+    return folder
+
+
+def _settings(corpus, **changes) -> WordVectorsConfig:
+    values = {"corpus": str(corpus), "vector_size": 12, "min_count": 2, "epochs": 50, "window": 2}
+    return WordVectorsConfig(**{**values, **changes})
+
+
+def test_words_used_alike_get_close_vectors_and_training_is_repeatable(tmp_path, vectors_dir):
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", _corpus_rows())
+    words, vectors = word_vectors.load_or_train(_settings(corpus), {})
+    assert list(words) == sorted(words) and vectors.dtype == np.float32
+    table = dict(zip(words, vectors, strict=True))
+
+    def cosine(a, b):
+        return float(table[a] @ table[b] / np.linalg.norm(table[a]) / np.linalg.norm(table[b]))
+
+    assert cosine("يدين", "يستنكر") > 0.9 > 0.5 > cosine("يدين", "الزراعي")
+    # A fresh cache trains again and gets the very same numbers (one worker, stable hash).
+    again_words, again = word_vectors.train_word_vectors(
+        [row["text"] for row in _corpus_rows()], _settings(corpus)
+    )
+    assert list(again_words) == list(words)
+    np.testing.assert_array_equal(again, vectors)
+
+
+def test_vectors_are_trained_once_then_read_from_the_cache(tmp_path, vectors_dir, monkeypatch):
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", _corpus_rows(40))
+    words, vectors = word_vectors.load_or_train(_settings(corpus), {})
+    assert len(list(vectors_dir.iterdir())) == 1
+
+    def refuse(*args):
+        raise AssertionError("trained again")
+
+    monkeypatch.setattr(word_vectors, "train_word_vectors", refuse)
+    cached_words, cached = word_vectors.load_or_train(_settings(corpus, weight=3.0), {})
+    np.testing.assert_array_equal(cached, vectors)  # weight only scales the features
+    # new corpus content, normalization or settings: a different entry
+    key = word_vectors.vectors_key(_settings(corpus), {})
+    assert word_vectors.vectors_key(_settings(corpus), {"unify_alef": False}) != key
+    assert word_vectors.vectors_key(_settings(corpus, window=3), {}) != key
+    write_jsonl(corpus, _corpus_rows(42))
+    assert word_vectors.vectors_key(_settings(corpus), {}) != key
+
+
+def test_articles_of_the_labeled_files_are_left_out(tmp_path):
+    corpus = write_jsonl(
+        tmp_path / "corpus.jsonl",
+        [{"text": "عنوان أول\nنص المقال الأول كاملا"}, {"text": "عنوان ثان\nنص المقال الثاني"}],
+    )
+    labeled = write_jsonl(tmp_path / "labeled.jsonl", [{"text": "عنوان أول\nالفقرة الأولى فقط"}])
+    texts = word_vectors._corpus_texts(_settings(corpus, exclude_titles_of=[str(labeled)]))
+    assert texts == ["عنوان ثان\nنص المقال الثاني"]
+
+
+def test_feature_step_gives_unit_mean_vectors_and_survives_skops(tmp_path, vectors_dir):
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", _corpus_rows(60))
+    step = word_vectors.WordVectorFeatures(_settings(corpus, weight=2.0).model_dump())
+    step.fit(["الوزير يدين الهجوم", "المعرض الزراعي"])
+    X = step.transform(["الحكومة تستنكر", "يستنكر القصف", "كلمات لا متجه لها"])  # noqa: N806
+    assert sp.issparse(X) and X.shape == (3, 12)
+    norms = np.linalg.norm(X.toarray(), axis=1)
+    np.testing.assert_allclose(norms, [2.0, 2.0, 0.0], atol=1e-5)  # the last has no known word
+    # IDF from the fit texts: a word they never had weighs as the rarest one seen
+    unseen = step.idf_[np.searchsorted(step.words_, "القصف")]
+    assert unseen == step.idf_.max() > step.idf_[np.searchsorted(step.words_, "يدين")]
+    assert list(step.get_feature_names_out()[:2]) == ["word_vector_0", "word_vector_1"]
+    save_skops(step, tmp_path / "step.skops")
+    import skops.io
+
+    loaded = skops.io.load(
+        tmp_path / "step.skops", trusted=skops.io.get_untrusted_types(file=tmp_path / "step.skops")
+    )
+    np.testing.assert_array_equal(loaded.transform(["يستنكر القصف"]).toarray(), X[1].toarray())
+
+
+def test_nbsvm_leaves_the_dense_columns_unscaled():
+    rng = np.random.default_rng(0)
+    counts = sp.csr_matrix(rng.integers(0, 2, size=(40, 6)).astype(float))
+    dense = sp.csr_matrix(rng.normal(size=(40, 3)))
+    X = sp.hstack([counts, dense]).tocsr()  # noqa: N806
+    y = np.array(["a", "b"] * 20)
+    model = NBSVMClassifier(unscaled_columns=3)
+    ratio = model._ratio(X, y == "b")
+    np.testing.assert_array_equal(ratio[-3:], 1.0)
+    assert not np.allclose(ratio[:6], 1.0)
+    model.fit(X, y)
+    assert model.coef_.shape == (1, 9)
+    with pytest.raises(ValueError, match="unscaled_columns=10"):
+        NBSVMClassifier(unscaled_columns=10).fit(X, y)
+
+
+def _config(tmp_path, corpus, **features) -> ExperimentConfig:
+    return ExperimentConfig(
+        name="wv",
+        experiment="wv",
+        data={"train": str(NEWS_SMALL), "label_column": "primary"},
+        features={
+            "word": {"analyzer": "word", "ngram_range": [1, 1], "min_df": 1},
+            "word_vectors": {"corpus": str(corpus), "vector_size": 8, "min_count": 2},
+            **features,
+        },
+        model={"name": "nbsvm", "params": {"C": 0.5}},
+    )
+
+
+def test_pipeline_puts_the_vectors_last_and_tells_nbsvm(tmp_path):
+    config = _config(tmp_path, NEWS_SMALL)
+    pipeline = build_pipeline(config)
+    assert [name for name, _ in pipeline.named_steps["features"].transformer_list] == [
+        "char",
+        "word",
+        "word_vectors",
+    ]
+    assert pipeline[-1].unscaled_columns == 8
+    with pytest.raises(ValueError, match="cannot be combined with features.target_column"):
+        _config(tmp_path, NEWS_SMALL, target_column="target")
+
+
+def test_feature_cache_key_follows_the_corpus_content(tmp_path, vectors_dir):
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", _corpus_rows(40))
+    steps = build_pipeline(_config(tmp_path, corpus))[:-1]
+    cache = FeatureCache(tmp_path / "features")
+    key = cache.key(steps, ["a"], ["b"])
+    write_jsonl(corpus, _corpus_rows(44))
+    assert cache.key(steps, ["a"], ["b"]) != key
+
+
+def test_train_and_predict_with_word_vectors(workdir, vectors_dir, capsys):
+    corpus = write_jsonl(workdir / "corpus.jsonl", _corpus_rows(40))
+    config = write_config(
+        workdir,
+        name="fixture-vectors",
+        features={
+            "char": {"analyzer": "char_wb", "ngram_range": [2, 4], "min_df": 1},
+            "word_vectors": {"corpus": str(corpus), "vector_size": 8, "min_count": 1},
+        },
+        model={"name": "nbsvm", "params": {"C": 0.5}},
+    )
+    assert main(["train", str(config), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "training word vectors on 80 texts" in captured.err
+    result = json.loads(captured.out.strip().splitlines()[-1])
+    assert result["metrics"]["cv_f1_macro_mean"] > 0.5
+    model = mlflow.sklearn.load_model(result["model_uri"])
+    step = model.named_steps["features"].named_transformers["word_vectors"]
+    assert step.vectors_.shape[1] == 8
+    # the saved model carries its vectors: it predicts with the corpus and cache gone
+    corpus.unlink()
+    for entry in vectors_dir.iterdir():
+        for part in entry.iterdir():
+            part.unlink()
+        entry.rmdir()
+    new = write_jsonl(workdir / "new.jsonl", [{"id": "n1", "text": "الوزير يدين الهجوم"}])
+    out = workdir / "pred.jsonl"
+    code = main(["predict", "--model", result["model_uri"], "--input", str(new), "--output", str(out)])
+    assert code == 0 and json.loads(out.read_text("utf-8"))["prediction"]
+    save_skops(model, workdir / "model.skops")
+    assert load_skops(workdir / "model.skops").predict(["الوزير يدين الهجوم"]).shape == (1,)
+
+
+def test_missing_corpus_is_a_one_line_error_before_any_run(workdir, capsys):
+    config = write_config(
+        workdir,
+        name="fixture-no-corpus",
+        features={"word_vectors": {"corpus": "nowhere/articles.jsonl"}},
+    )
+    assert main(["train", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "features.word_vectors.corpus: not found: nowhere/articles.jsonl" in err
+    assert not (workdir / "mlflow.db").exists()
+
+
+def test_corpus_without_the_text_column_names_the_file(tmp_path, vectors_dir):
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", [{"body": "نص"}])
+    with pytest.raises(KhabarError, match=r"corpus.jsonl: missing column 'text'"):
+        word_vectors.load_or_train(_settings(corpus), {})
+
+
+def test_without_gensim_the_error_says_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "gensim.models", None)  # import fails as if not installed
+    with pytest.raises(KhabarError, match=r"needs gensim: pip install 'khabar\[vectors\]'"):
+        word_vectors.vectors_key(_settings(NEWS_SMALL), {})
