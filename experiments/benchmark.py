@@ -78,6 +78,13 @@ C_HALF = "model.params.C=0.5"
 NO_CORPUS = "data.extra_train=[]"
 # realnews_stance commits char_wb; this is analyzer char (n-grams across word boundaries).
 CHAR = "features.char={analyzer: char, ngram_range: [2, 5], min_df: 2, sublinear_tf: true}"
+# realnews_stance adds mean word2vec vectors from unlabeled SaudiNewsNet; this turns them off.
+NO_VECTORS = "features.word_vectors=null"
+# The same vectors as a candidate for the Mawqif tasks (news words, tweets: CV decides).
+VECTORS = (
+    "features.word_vectors={corpus: ../shared/data/saudinewsnet, exclude_titles_of: "
+    "[../shared/data/realnews-dev/realnews_dev.jsonl], vector_size: 100}"
+)
 WORDS = "features.word={analyzer: word, ngram_range: [1, 2], min_df: 2, sublinear_tf: true}"
 TASKS = [
     Task(
@@ -94,6 +101,9 @@ TASKS = [
             "char+word, LinearSVC": [NO_JOINT, C_HALF, "model.exclude_from_predictions=[]"],
             "target-aware char+word, LinearSVC, never None": [NO_JOINT, C_HALF, TARGET],
             "char+word, NBSVM, never None": [NO_JOINT, *NBSVM],
+            "char+word + word vectors, LinearSVC C=0.25, stance × sentiment, never None": [
+                VECTORS
+            ],
         },
         published="paper's best BERT 0.7889; StanceEval 2024 top 0.8438 (blind test)",
     ),
@@ -108,6 +118,7 @@ TASKS = [
             "char+word, NBSVM C=0.1 (committed)": [],
             "char+word, NBSVM C=0.3": ["model.params.C=0.3"],
             "char+word, LinearSVC": ["model.name=linear_svc", "model.params.C=0.5"],
+            "char+word + word vectors, NBSVM C=0.1": [VECTORS],
         },
     ),
     Task(
@@ -161,12 +172,12 @@ TASKS = [
         "realnews-dev (600), 5-fold CV × 4 fold seeds",
         0.70,
         {
-            "char_wb+word, NBSVM C=0.3, + khabar corpus (committed)": [],
-            "char+word, LinearSVC C=1, + khabar corpus (previous)": [CHAR, *svc(1.0)],
-            "char_wb+word, LinearSVC C=0.25, + khabar corpus": svc(0.25),
-            "char_wb+word, LinearSVC C=0.5, + khabar corpus": svc(0.5),
-            "char_wb+word, LinearSVC C=1, + khabar corpus": svc(1.0),
-            "char_wb+word, LinearSVC C=0.25, realnews only": [*svc(0.25), NO_CORPUS],
+            "char_wb+word + word vectors, NBSVM C=0.3, + khabar corpus (committed)": [],
+            "char_wb+word, NBSVM C=0.3, + khabar corpus (previous)": [NO_VECTORS],
+            "char_wb+word + word vectors, LinearSVC C=0.5, + khabar corpus": svc(0.5),
+            "char_wb+word, LinearSVC C=0.5, + khabar corpus": [NO_VECTORS, *svc(0.5)],
+            "char+word, LinearSVC C=1, + khabar corpus": [NO_VECTORS, CHAR, *svc(1.0)],
+            "char_wb+word, LinearSVC C=0.25, realnews only": [NO_VECTORS, *svc(0.25), NO_CORPUS],
         },
     ),
 ]

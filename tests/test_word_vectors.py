@@ -6,6 +6,7 @@ import sys
 
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 
@@ -103,9 +104,9 @@ def test_feature_step_gives_unit_mean_vectors_and_survives_skops(tmp_path, vecto
     assert sp.issparse(X) and X.shape == (3, 12)
     norms = np.linalg.norm(X.toarray(), axis=1)
     np.testing.assert_allclose(norms, [2.0, 2.0, 0.0], atol=1e-5)  # the last has no known word
-    # IDF from the fit texts: a word they never had weighs as the rarest one seen
+    # IDF from the fit texts; a word they never had weighs 1, less than any they had
     unseen = step.idf_[np.searchsorted(step.words_, "القصف")]
-    assert unseen == step.idf_.max() > step.idf_[np.searchsorted(step.words_, "يدين")]
+    assert unseen == 1.0 < step.idf_[np.searchsorted(step.words_, "يدين")]
     assert list(step.get_feature_names_out()[:2]) == ["word_vector_0", "word_vector_1"]
     save_skops(step, tmp_path / "step.skops")
     import skops.io
@@ -224,3 +225,17 @@ def test_without_gensim_the_error_says_what_to_install(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "gensim.models", None)  # import fails as if not installed
     with pytest.raises(KhabarError, match=r"needs gensim: pip install 'khabar\[vectors\]'"):
         word_vectors.vectors_key(_settings(NEWS_SMALL), {})
+
+
+def test_top_ngrams_leave_out_the_vector_dimensions(tmp_path, vectors_dir):
+    from khabar.pipeline import top_weighted_features
+
+    config = _config(tmp_path, NEWS_SMALL)
+    frame = pd.read_json(NEWS_SMALL, lines=True)
+    model = build_pipeline(config).fit(frame[["text"]], frame["primary"])
+    # with a large weight the vector dimensions would top every class
+    model[-1].coef_[:, -8:] = 100.0
+    top = top_weighted_features(model, k=5)
+    assert len(top) == 4
+    assert all(len(best) == 5 for best in top.values())
+    assert not any(name.startswith("word_vector_") for best in top.values() for name, _ in best)

@@ -11,6 +11,7 @@ from khabar.decision import ExcludeFromPredictions, JointLabelClassifier
 from khabar.features import build_features
 from khabar.normalize import ArabicNormalizer
 from khabar.target_aware import TargetAwareFeatures
+from khabar.word_vectors import WordVectorFeatures
 
 
 def input_columns(config: ExperimentConfig) -> list[str]:
@@ -115,10 +116,20 @@ def _feature_names(features) -> np.ndarray:
     return np.asarray(names, dtype=object)
 
 
+def _is_ngram(features) -> np.ndarray:
+    """Per column: an n-gram (True) or a dense word-vector dimension, which names nothing a
+    reader can interpret (False)."""
+    if hasattr(features, "transformer_list"):
+        return np.concatenate([_is_ngram(block) for _, block in features.transformer_list])
+    count = len(features.get_feature_names_out())
+    return np.full(count, not isinstance(features, WordVectorFeatures))
+
+
 def top_weighted_features(model: Pipeline, k: int = 15) -> dict[str, list[tuple[str, float]]]:
-    """The k features with the largest weight for each class ({} if the model has none)."""
+    """The k n-grams with the largest weight for each class ({} if the model has none)."""
     classifier = model[-1]
     names = _feature_names(model.named_steps["features"])
+    ngram = _is_ngram(model.named_steps["features"])
     if is_multi_label(model):
         rows = [_weights(e) for e in classifier.model_.estimators_]
         if any(r is None for r in rows):
@@ -130,7 +141,8 @@ def top_weighted_features(model: Pipeline, k: int = 15) -> dict[str, list[tuple[
             return {}
     top: dict[str, list[tuple[str, float]]] = {}
     for label, row in zip(class_labels(model), weights, strict=True):
+        row = np.where(ngram, row, -np.inf)
         candidates = np.argpartition(row, -k)[-k:] if len(row) > k else np.arange(len(row))
         best = candidates[np.argsort(row[candidates], kind="stable")[::-1]]
-        top[label] = [(str(names[i]), float(row[i])) for i in best]
+        top[label] = [(str(names[i]), float(row[i])) for i in best if ngram[i]]
     return top
