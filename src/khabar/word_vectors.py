@@ -32,6 +32,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
+from tqdm.auto import tqdm
 
 from khabar.config import WordVectorsConfig
 from khabar.dataset import clean_texts, content_hash, read_table
@@ -125,19 +126,28 @@ def train_word_vectors(
     texts: list[str], settings: WordVectorsConfig
 ) -> tuple[np.ndarray, np.ndarray]:
     """Skip-gram word2vec on normalized `texts`: (words sorted, their vectors as float32)."""
+    gensim = require_gensim()
+    from gensim.models.callbacks import CallbackAny2Vec
+
+    class EpochProgress(CallbackAny2Vec):  # SaudiNewsNet takes minutes: show it moving
+        def on_epoch_end(self, model) -> None:
+            bar.update(1)
+
     sentences = [_TOKEN.findall(text) for text in texts]
-    model = require_gensim().models.Word2Vec(
-        sentences,
-        vector_size=settings.vector_size,
-        window=settings.window,
-        min_count=settings.min_count,
-        epochs=settings.epochs,
-        sg=1,
-        negative=10,
-        seed=settings.seed,
-        workers=1,
-        hashfxn=_stable_hash,
-    )
+    with tqdm(total=settings.epochs, desc="word vectors", unit="epoch") as bar:
+        model = gensim.models.Word2Vec(
+            sentences,
+            vector_size=settings.vector_size,
+            window=settings.window,
+            min_count=settings.min_count,
+            epochs=settings.epochs,
+            sg=1,
+            negative=10,
+            seed=settings.seed,
+            workers=1,
+            hashfxn=_stable_hash,
+            callbacks=[EpochProgress()],
+        )
     words = np.asarray(model.wv.index_to_key, dtype=str)
     order = np.argsort(words)
     return words[order], model.wv.vectors[order].astype(np.float32)
