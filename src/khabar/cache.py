@@ -63,11 +63,19 @@ class FeatureSet:
 
     @property
     def nbytes(self) -> int:
-        return sum(
+        matrices = sum(
             part.nbytes
             for matrix in (self.fit_matrix, self.eval_matrix)
             for part in (matrix.data, matrix.indices, matrix.indptr)
         )
+        # a fitted word-vector step holds its table (~40 MB for SaudiNewsNet's vectors)
+        union = self.steps.steps[-1][1]
+        tables = sum(
+            part.words_.nbytes + part.vectors_.nbytes
+            for _, part in getattr(union, "transformer_list", [])
+            if hasattr(part, "vectors_")
+        )
+        return matrices + tables
 
 
 # Entries used most recently in this process, by key (oldest first).

@@ -212,6 +212,11 @@ class ExperimentConfig(_Strict):
             raise ValueError("model.exclude_from_predictions is for single_label tasks only")
         if self.features.word_vectors is not None and self.features.target_column:
             raise ValueError("features.word_vectors cannot be combined with features.target_column")
+        if self.features.word_vectors is not None and self.model.name.endswith("_nb"):
+            raise ValueError(
+                f"features.word_vectors: model.name {self.model.name} needs non-negative "
+                "counts; a mean word vector has negative values"
+            )
         auxiliary = self.data.auxiliary_label_column
         if auxiliary is not None and self.task == "multi_label":
             raise ValueError("data.auxiliary_label_column is for single_label tasks only")

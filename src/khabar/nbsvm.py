@@ -36,15 +36,15 @@ class NBSVMClassifier(ClassifierMixin, BaseEstimator):
         self.unscaled_columns = unscaled_columns
 
     def _ratio(self, X: sp.csr_matrix, inside: np.ndarray) -> np.ndarray:  # noqa: N803
-        counts = X.copy()
+        counted = X.shape[1] - self.unscaled_columns
+        counts = X[:, :counted] if self.unscaled_columns else X.copy()
         if self.binarize:
             counts.data[:] = 1.0
         p = np.asarray(counts[inside].sum(axis=0)).ravel() + self.alpha
         q = np.asarray(counts[~inside].sum(axis=0)).ravel() + self.alpha
         ratio = np.log((p / p.sum()) / (q / q.sum()))
-        if self.unscaled_columns:
-            ratio[-self.unscaled_columns :] = 1.0
-        return ratio
+        # the dense columns neither get a ratio nor shift the n-grams' ones
+        return np.concatenate([ratio, np.ones(self.unscaled_columns)])
 
     def fit(self, X, y):  # noqa: N803
         X = sp.csr_matrix(X)  # noqa: N806

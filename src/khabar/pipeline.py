@@ -116,20 +116,21 @@ def _feature_names(features) -> np.ndarray:
     return np.asarray(names, dtype=object)
 
 
-def _is_ngram(features) -> np.ndarray:
+def _is_ngram(features, columns: int) -> np.ndarray:
     """Per column: an n-gram (True) or a dense word-vector dimension, which names nothing a
-    reader can interpret (False)."""
-    if hasattr(features, "transformer_list"):
-        return np.concatenate([_is_ngram(block) for _, block in features.transformer_list])
-    count = len(features.get_feature_names_out())
-    return np.full(count, not isinstance(features, WordVectorFeatures))
+    reader can interpret (False); those are the union's last block."""
+    mask = np.ones(columns, dtype=bool)
+    blocks = dict(getattr(features, "transformer_list", []))
+    if isinstance(blocks.get("word_vectors"), WordVectorFeatures):
+        mask[columns - blocks["word_vectors"].vectors_.shape[1] :] = False
+    return mask
 
 
 def top_weighted_features(model: Pipeline, k: int = 15) -> dict[str, list[tuple[str, float]]]:
     """The k n-grams with the largest weight for each class ({} if the model has none)."""
     classifier = model[-1]
     names = _feature_names(model.named_steps["features"])
-    ngram = _is_ngram(model.named_steps["features"])
+    ngram = _is_ngram(model.named_steps["features"], len(names))
     if is_multi_label(model):
         rows = [_weights(e) for e in classifier.model_.estimators_]
         if any(r is None for r in rows):

@@ -39,6 +39,7 @@ from tqdm.auto import tqdm
 from khabar.config import load_config, read_yaml
 from khabar.errors import KhabarError
 from khabar.track import connect, tracking_uri
+from khabar.word_vectors import load_or_train, vectors_folder
 
 
 class SweepSpec(BaseModel):
@@ -111,12 +112,30 @@ def _absolute(config_path: Path, overrides: list[str]) -> list[str]:
     fixed = [f"data.train={Path(config.data.train).resolve()}"]
     if config.data.test:
         fixed.append(f"data.test={Path(config.data.test).resolve()}")
+    if config.data.extra_train:
+        fixed.append(f"data.extra_train={_path_list(config.data.extra_train)}")
+    vectors = config.features.word_vectors
+    if vectors is not None:
+        fixed.append(f"features.word_vectors.corpus={Path(vectors.corpus).resolve()}")
+        fixed.append(
+            f"features.word_vectors.exclude_titles_of={_path_list(vectors.exclude_titles_of)}"
+        )
     fixed.append(f"reports_dir={Path(config.reports_dir).resolve()}")
     return fixed
 
 
+def _path_list(paths: list[str]) -> str:
+    # JSON is YAML: an --set value that survives any character in a path.
+    return json.dumps([str(Path(p).resolve()) for p in paths])
+
+
 def run_variant(
-    base: str, overrides: list[str], parent_run_id: str, store: str, cache_dir: str
+    base: str,
+    overrides: list[str],
+    parent_run_id: str,
+    store: str,
+    cache_dir: str,
+    vectors_dir: str | None = None,
 ) -> dict:
     """One variant: a `khabar train` run, child of the sweep's parent run. Runs in a worker
     process or thread, so everything it needs comes in as plain values."""
@@ -124,6 +143,8 @@ def run_variant(
 
     os.environ["MLFLOW_TRACKING_URI"] = store
     os.environ["KHABAR_CACHE_DIR"] = cache_dir
+    if vectors_dir:
+        os.environ["KHABAR_VECTORS_DIR"] = vectors_dir
     config = load_config(base, overrides)
     result = train(config, base, parent_run_id=parent_run_id)
     return {"run_id": result.run_id, "metrics": result.metrics, "report_dir": result.report_dir}
@@ -154,8 +175,12 @@ def run_sweep(
     common += _absolute(base, common)
     store = _store_uri()
     cache_dir = str(Path(os.environ.get("KHABAR_CACHE_DIR") or ".khabar-cache/features").resolve())
+    vectors_dir = str(vectors_folder().resolve())
     for variant in variants:  # fail on a bad key or value before any run starts
-        load_config(base, [*common, *variant.overrides()])
+        config = load_config(base, [*common, *variant.overrides()])
+        if config.features.word_vectors is not None:
+            # Trained here once, not by every worker at the same time.
+            load_or_train(config.features.word_vectors, config.normalize.model_dump())
 
     connect(base_config.experiment)
     client = mlflow.MlflowClient()
@@ -176,6 +201,7 @@ def run_sweep(
             parent_id,
             store,
             cache_dir,
+            vectors_dir,
         )
         for v in variants
     ]

@@ -12,7 +12,8 @@ files (no pickle). A fitted feature step holds its own copy of the vectors, so a
 model predicts without the corpus or the cache.
 
 Training uses one worker thread and a fixed hash function, so the same corpus and settings
-give the same vectors on every machine (gensim's default hash is Python's salted one).
+give the same vectors in every process (gensim's default hash is Python's salted one), and
+so on any machine with the same gensim version and CPU architecture.
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 import time
 import zlib
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import scipy.sparse as sp
@@ -34,7 +35,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
-from khabar.config import WordVectorsConfig
+from khabar.config import NormalizeConfig, WordVectorsConfig
 from khabar.dataset import clean_texts, content_hash, read_table
 from khabar.errors import KhabarError
 
@@ -43,7 +44,7 @@ DEFAULT_FOLDER = Path(".khabar-cache") / "word_vectors"
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
 
 
-def require_gensim():
+def require_gensim() -> ModuleType:
     try:
         import gensim.models
     except ImportError:
@@ -53,7 +54,7 @@ def require_gensim():
     return gensim
 
 
-def _vectors_folder() -> Path:
+def vectors_folder() -> Path:
     return Path(os.environ.get("KHABAR_VECTORS_DIR") or DEFAULT_FOLDER)
 
 
@@ -96,7 +97,8 @@ def vectors_key(settings: WordVectorsConfig, normalize: dict) -> str:
     described = settings.model_dump(exclude={"weight", "corpus", "exclude_titles_of"})
     parts = [
         json.dumps(described, sort_keys=True),
-        json.dumps(normalize, sort_keys=True),
+        # {} and the spelled-out defaults are the same normalization: the same key
+        json.dumps(NormalizeConfig(**normalize).model_dump(), sort_keys=True),
         gensim.__version__,
         *(content_hash(path) for path in _corpus_files(Path(settings.corpus))),
         "exclude",
@@ -134,18 +136,27 @@ def train_word_vectors(
             bar.update(1)
 
     sentences = [_TOKEN.findall(text) for text in texts]
+    model = gensim.models.Word2Vec(
+        vector_size=settings.vector_size,
+        window=settings.window,
+        min_count=settings.min_count,
+        sg=1,
+        negative=10,
+        seed=settings.seed,
+        workers=1,
+        hashfxn=_stable_hash,
+    )
+    model.build_vocab(sentences)
+    if len(model.wv) == 0:
+        raise KhabarError(
+            f"features.word_vectors.min_count: no word occurs {settings.min_count}+ times in "
+            f"{settings.corpus}"
+        )
     with tqdm(total=settings.epochs, desc="word vectors", unit="epoch") as bar:
-        model = gensim.models.Word2Vec(
+        model.train(
             sentences,
-            vector_size=settings.vector_size,
-            window=settings.window,
-            min_count=settings.min_count,
+            total_examples=model.corpus_count,
             epochs=settings.epochs,
-            sg=1,
-            negative=10,
-            seed=settings.seed,
-            workers=1,
-            hashfxn=_stable_hash,
             callbacks=[EpochProgress()],
         )
     words = np.asarray(model.wv.index_to_key, dtype=str)
@@ -153,16 +164,32 @@ def train_word_vectors(
     return words[order], model.wv.vectors[order].astype(np.float32)
 
 
-def load_or_train(settings: WordVectorsConfig, normalize: dict) -> tuple[np.ndarray, np.ndarray]:
-    """The vectors for these settings: from the cache, or trained now and cached."""
-    from khabar.normalize import ArabicNormalizer
+# The vectors loaded in this process, by key: CV folds share one copy instead of ~40 MB each.
+_loaded: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
-    entry = _vectors_folder() / vectors_key(settings, normalize)
-    if entry.is_dir():
+
+def _read_entry(entry: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    try:
         return (
             np.load(entry / "words.npy", allow_pickle=False),
             np.load(entry / "vectors.npy", allow_pickle=False),
         )
+    except (OSError, ValueError):  # missing or damaged: train again and replace it
+        return None
+
+
+def load_or_train(settings: WordVectorsConfig, normalize: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The vectors for these settings: from this process, the cache, or trained now and cached."""
+    from khabar.normalize import ArabicNormalizer
+
+    key = vectors_key(settings, normalize)
+    entry = vectors_folder() / key
+    found = _loaded.get(key) if entry.is_dir() else None
+    found = found or (_read_entry(entry) if entry.is_dir() else None)
+    if found is not None:
+        _loaded.clear()  # one corpus at a time is the usual case; keep memory flat
+        _loaded[key] = found
+        return found
     started = time.perf_counter()
     texts = ArabicNormalizer(**normalize).transform(_corpus_texts(settings))
     if not texts:
@@ -174,16 +201,13 @@ def load_or_train(settings: WordVectorsConfig, normalize: dict) -> tuple[np.ndar
         flush=True,
     )
     words, vectors = train_word_vectors(texts, settings)
-    if len(words) == 0:
-        raise KhabarError(
-            f"features.word_vectors: no word occurs {settings.min_count}+ times in "
-            f"{settings.corpus}; lower min_count"
-        )
     # Written beside the entry, then renamed: a crash never leaves a half-written entry.
-    entry.parent.mkdir(parents=True, exist_ok=True)
-    partial = Path(tempfile.mkdtemp(dir=entry.parent, prefix=".partial-"))
+    partial = entry.parent / f".{key}.{os.getpid()}.tmp"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
     np.save(partial / "words.npy", words, allow_pickle=False)
     np.save(partial / "vectors.npy", vectors, allow_pickle=False)
+    shutil.rmtree(entry, ignore_errors=True)  # a damaged entry
     try:
         partial.rename(entry)
     except OSError:  # another process finished the same entry first
@@ -194,6 +218,8 @@ def load_or_train(settings: WordVectorsConfig, normalize: dict) -> tuple[np.ndar
         file=sys.stderr,
         flush=True,
     )
+    _loaded.clear()
+    _loaded[key] = (words, vectors)
     return words, vectors
 
 
