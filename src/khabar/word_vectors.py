@@ -184,8 +184,7 @@ def load_or_train(settings: WordVectorsConfig, normalize: dict) -> tuple[np.ndar
 
     key = vectors_key(settings, normalize)
     entry = vectors_folder() / key
-    found = _loaded.get(key) if entry.is_dir() else None
-    found = found or (_read_entry(entry) if entry.is_dir() else None)
+    found = (_loaded.get(key) or _read_entry(entry)) if entry.is_dir() else None
     if found is not None:
         _loaded.clear()  # one corpus at a time is the usual case; keep memory flat
         _loaded[key] = found
