@@ -36,6 +36,7 @@ from sklearn.pipeline import Pipeline
 
 from khabar import persist
 from khabar.errors import KhabarError
+from khabar.word_vectors import vectors_key, word_vector_step
 
 DEFAULT_FOLDER = Path(".khabar-cache") / "features"
 _FEATURE_MODULES = ("normalize.py", "features.py", "char_ngrams.py", "word_vectors.py", "cache.py")
@@ -69,13 +70,9 @@ class FeatureSet:
             for part in (matrix.data, matrix.indices, matrix.indptr)
         )
         # a fitted word-vector step holds its table (~40 MB for SaudiNewsNet's vectors)
-        union = self.steps.steps[-1][1]
-        tables = sum(
-            part.words_.nbytes + part.vectors_.nbytes
-            for _, part in getattr(union, "transformer_list", [])
-            if hasattr(part, "vectors_")
-        )
-        return matrices + tables
+        step = word_vector_step(self.steps.steps[-1][1])
+        table = step.words_.nbytes + step.vectors_.nbytes if step is not None else 0
+        return matrices + table
 
 
 # Entries used most recently in this process, by key (oldest first).
@@ -110,14 +107,8 @@ def _code_digest() -> str:
 
 
 def _word_vector_keys(steps: Pipeline) -> list[str]:
-    from khabar.word_vectors import WordVectorFeatures, vectors_key
-
-    union = steps.steps[-1][1]
-    return [
-        vectors_key(part.config(), part.normalize or {})
-        for _, part in getattr(union, "transformer_list", [])
-        if isinstance(part, WordVectorFeatures)
-    ]
+    step = word_vector_step(steps.steps[-1][1])
+    return [] if step is None else [vectors_key(step.config(), step.normalize or {})]
 
 
 def _texts(X, text_column: str) -> list[str]:  # noqa: N803

@@ -11,7 +11,7 @@ from khabar.decision import ExcludeFromPredictions, JointLabelClassifier
 from khabar.features import build_features
 from khabar.normalize import ArabicNormalizer
 from khabar.target_aware import TargetAwareFeatures
-from khabar.word_vectors import WordVectorFeatures
+from khabar.word_vectors import word_vector_step
 
 
 def input_columns(config: ExperimentConfig) -> list[str]:
@@ -120,9 +120,9 @@ def _is_ngram(features, columns: int) -> np.ndarray:
     """Per column: an n-gram (True) or a dense word-vector dimension, which names nothing a
     reader can interpret (False); those are the union's last block."""
     mask = np.ones(columns, dtype=bool)
-    blocks = dict(getattr(features, "transformer_list", []))
-    if isinstance(blocks.get("word_vectors"), WordVectorFeatures):
-        mask[columns - blocks["word_vectors"].vectors_.shape[1] :] = False
+    step = word_vector_step(features)
+    if step is not None:
+        mask[columns - step.vectors_.shape[1] :] = False
     return mask
 
 

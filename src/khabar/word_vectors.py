@@ -274,3 +274,10 @@ class WordVectorFeatures(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         check_is_fitted(self, "vectors_")
         return np.asarray([f"word_vector_{k}" for k in range(self.vectors_.shape[1])], dtype=object)
+
+
+def word_vector_step(features) -> WordVectorFeatures | None:
+    """The word-vector block of a feature union (build_features puts it last), or None."""
+    blocks = dict(getattr(features, "transformer_list", []))
+    step = blocks.get("word_vectors")
+    return step if isinstance(step, WordVectorFeatures) else None
