@@ -41,7 +41,7 @@ from khabar.config import ExperimentConfig, load_config  # noqa: E402
 from khabar.dataset import LabeledData, load_labeled  # noqa: E402
 from khabar.evaluate import compute_metrics, cross_validate  # noqa: E402
 from khabar.pipeline import build_pipeline, input_columns, predict_labels  # noqa: E402
-from khabar.train import fit_labels, model_inputs  # noqa: E402
+from khabar.train import fit_labels, load_extra_train, model_inputs  # noqa: E402
 
 PROJECT = Path(__file__).resolve().parents[1]
 DATA = PROJECT.parent / "shared" / "data"
@@ -81,6 +81,16 @@ CHAR = "features.char={analyzer: char, ngram_range: [2, 5], min_df: 2, sublinear
 # The Mawqif and realnews_stance configs add mean word2vec vectors from unlabeled
 # SaudiNewsNet (features.word_vectors); this turns them off.
 NO_VECTORS = "features.word_vectors=null"
+# News items' tone (khabar's corpus: `stance` positive / negative / neutral) as extra
+# training rows for tweet sentiment, their labels renamed to Mawqif's (session 5: no gain).
+TONE = "label_column: stance, labels: {positive: Positive, negative: Negative, neutral: Neutral}"
+KHABAR_CORPUS = ["data/khabar_news_train.jsonl", "data/khabar_news_test.jsonl"]
+
+
+def news_tone(paths: list[str]) -> str:
+    return "data.extra_train=[" + ", ".join(f"{{path: {p}, {TONE}}}" for p in paths) + "]"
+
+
 WORDS = "features.word={analyzer: word, ngram_range: [1, 2], min_df: 2, sublinear_tf: true}"
 TASKS = [
     Task(
@@ -116,6 +126,9 @@ TASKS = [
         0.70,
         {
             "char+word + word vectors, NBSVM C=0.1 (committed)": [],
+            "char+word + word vectors, NBSVM C=0.1, + news tone (khabar corpus)": [
+                news_tone(KHABAR_CORPUS)
+            ],
             "char+word, NBSVM C=0.1": [NO_VECTORS],
             "char+word, NBSVM C=0.3": [NO_VECTORS, "model.params.C=0.3"],
             "char+word, LinearSVC": [NO_VECTORS, "model.name=linear_svc", "model.params.C=0.5"],
@@ -290,31 +303,42 @@ def groups_of(config: ExperimentConfig, data: LabeledData) -> list | None:
     return data.frame[grouped.group_column].tolist() if grouped else None
 
 
-def cv_score(pipeline, config: ExperimentConfig, data: LabeledData, inputs, metric: str):
-    multi = config.task == "multi_label"
-    # data.extra_train (e.g. khabar's own corpus) joins every training fold, never scored.
-    extra = [load(config, path) for path in config.data.extra_train]
+def with_extra_train(config: ExperimentConfig, data: LabeledData, inputs: pd.DataFrame):
+    """Inputs, labels and fit labels of `data` followed by data.extra_train's rows (e.g.
+    khabar's own corpus), and how many rows that adds: extra rows join every fit."""
+    extra = load_extra_train(config)
     columns = list(inputs.columns)
-    summary, _ = cross_validate(
-        pipeline,
+    return (
         pd.concat([inputs, *(part.frame[columns] for part in extra)], ignore_index=True),
         data.labels + [label for part in extra for label in part.labels],
+        fit_labels(data, config) + [x for part in extra for x in fit_labels(part, config)],
+        sum(len(part.labels) for part in extra),
+    )
+
+
+def cv_score(pipeline, config: ExperimentConfig, data: LabeledData, inputs, metric: str):
+    # data.extra_train joins every training fold and is never scored.
+    fit_inputs, labels, y_fit, always_train = with_extra_train(config, data, inputs)
+    summary, _ = cross_validate(
+        pipeline,
+        fit_inputs,
+        labels,
         sorted(data.label_counts),
         folds=config.evaluation.cv_folds,
         seed=config.seed,
-        multi_label=multi,
+        multi_label=config.task == "multi_label",
         groups=groups_of(config, data),
         grouped=config.evaluation.grouped_metric,
-        always_train=sum(len(part.labels) for part in extra),
-        fit_labels=fit_labels(data, config)
-        + [x for part in extra for x in fit_labels(part, config)],
+        always_train=always_train,
+        fit_labels=y_fit,
         repeats=config.evaluation.cv_repeats,
     )
     return summary[f"cv_{metric}_mean"], summary[f"cv_{metric}_std"]
 
 
 def test_score(pipeline, config: ExperimentConfig, train, test, train_inputs, test_inputs, metric):
-    pipeline.fit(train_inputs, fit_labels(train, config))
+    fit_inputs, _, y_fit, _ = with_extra_train(config, train, train_inputs)
+    pipeline.fit(fit_inputs, y_fit)
     predicted = (
         predict_labels(pipeline, test_inputs)
         if config.task == "multi_label"

@@ -83,3 +83,22 @@ def test_scientific_notation_is_a_number(tmp_path):
     path = write_config(tmp_path, model={"name": "sgd", "params": {}})
     config = load_config(path, ["model.params.alpha=1e-5"])
     assert config.model.params["alpha"] == 1e-5
+
+
+def test_extra_train_takes_paths_and_files_with_their_own_columns(tmp_path):
+    config = load_config(
+        write_config(tmp_path),
+        [
+            "data.extra_train=[more.jsonl, {path: tone.csv, label_column: tone, "
+            "labels: {pos: Positive}}]"
+        ],
+    )
+    plain, mapped = config.data.extra_train_files()
+    assert (plain.path, plain.text_column, plain.labels) == ("more.jsonl", None, {})
+    assert (mapped.path, mapped.label_column, mapped.labels) == (
+        "tone.csv",
+        "tone",
+        {"pos": "Positive"},
+    )
+    with pytest.raises(KhabarError, match="extra_train"):
+        load_config(write_config(tmp_path), ["data.extra_train=[{path: a.csv, label: x}]"])

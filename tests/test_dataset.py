@@ -128,3 +128,24 @@ def test_split_is_stratified_and_seeded():
     assert json.dumps(test_a.label_counts, sort_keys=True) == json.dumps(
         {label: 6 for label in sorted(set(data.labels))}, sort_keys=True
     )
+
+
+def test_map_labels_renames_single_and_multi_labels_and_names_an_unmapped_row(tmp_path):
+    from khabar.dataset import map_labels
+
+    path = tmp_path / "tone.jsonl"
+    path.write_text(
+        '{"text": "a", "tone": "pos", "tags": ["x", "y"]}\n'
+        '{"text": "b", "tone": "neg", "tags": ["y"]}\n'
+        '{"text": "c", "tone": "meh", "tags": ["z"]}\n',
+        encoding="utf-8",
+    )
+    single = load_labeled(path, "text", "tone")
+    assert map_labels(single.subset([0, 1]), {"pos": "Positive", "neg": "Negative"}, "f") == [
+        "Positive",
+        "Negative",
+    ]
+    with pytest.raises(KhabarError, match=r"tone.jsonl: line 3: label 'meh' is not in f.labels"):
+        map_labels(single, {"pos": "Positive", "neg": "Negative"}, "f")
+    multi = load_labeled(path, "text", "tags", multi_label=True)
+    assert map_labels(multi, {"x": "X", "y": "Y", "z": "Z"}, "f") == [["X", "Y"], ["Y"], ["Z"]]

@@ -212,3 +212,47 @@ def test_extra_training_data_joins_every_fit_but_is_never_scored(workdir, capsys
     assert mlflow.get_run(plain["run_id"]).data.params["data.extra_train_rows"] == "0"
     code, _, err = run_cli(capsys, "train", str(config), "--set", "data.extra_train=[nope.jsonl]")
     assert code == 2 and "data.extra_train[0]: data file not found" in err
+
+
+def test_extra_training_file_with_its_own_columns_and_label_names(workdir, capsys):
+    """Another dataset's schema (text under `body`, labels under `tone` in its own words)
+    joins training through a label map; labels the map or training lacks are refused."""
+    rows = [json.loads(line) for line in NEWS_SMALL.read_text(encoding="utf-8").splitlines()]
+    names = {"security": "SEC", "migration": "MIG", "diplomacy": "DIP", "other": "OTH"}
+    extra = workdir / "other_schema.jsonl"
+    extra.write_text(
+        "".join(
+            json.dumps({"body": r["text"], "tone": names[r["primary"]]}, ensure_ascii=False) + "\n"
+            for r in rows[60:]
+        ),
+        encoding="utf-8",
+    )
+    base = workdir / "base.jsonl"
+    base.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows[:60]), "utf-8")
+    config = write_config(workdir, data={"train": str(base), "test_size": 0.25})
+    mapping = {value: key for key, value in names.items()}
+    entry = {"path": str(extra), "text_column": "body", "label_column": "tone", "labels": mapping}
+    result = train_json(capsys, config, f"data.extra_train={json.dumps([entry])}")
+    run = mlflow.get_run(result["run_id"])
+    assert run.data.params["data.extra_train_rows"] == str(len(rows) - 60)
+    import khabar
+
+    # The file's labels became the config's: the model knows exactly the four classes.
+    assert set(khabar.load_model(result["model_uri"]).classes_) == set(names)
+    runs_before = len(mlflow.search_runs(search_all_experiments=True))
+
+    forgetful = {**entry, "labels": {k: v for k, v in mapping.items() if k != "OTH"}}
+    code, _, err = run_cli(
+        capsys, "train", str(config), "--set", f"data.extra_train={json.dumps([forgetful])}"
+    )
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert str(extra) in err and "line " in err and "'OTH'" in err
+    assert "data.extra_train[0].labels" in err
+
+    typo = {**entry, "labels": {**mapping, "OTH": "others"}}
+    code, _, err = run_cli(
+        capsys, "train", str(config), "--set", f"data.extra_train={json.dumps([typo])}"
+    )
+    assert code == 2 and "label 'others' never occurs in training data" in err
+    # Refused before any run opened.
+    assert len(mlflow.search_runs(search_all_experiments=True)) == runs_before

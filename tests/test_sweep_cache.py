@@ -3,6 +3,7 @@ SaudiNewsNet reader."""
 
 import json
 import zipfile
+from pathlib import Path
 
 import mlflow
 import pandas as pd
@@ -243,3 +244,15 @@ def test_training_reads_only_the_columns_it_needs(tmp_path):
         match=r"missing column 'topic'; columns are \['id', 'text', 'label', 'content'\]",
     ):
         load_labeled(path, "text", "topic", needed_columns_only=True)
+
+
+def test_sweep_workers_get_absolute_extra_train_paths_and_keep_label_maps(tmp_path):
+    from khabar.sweep import _absolute
+
+    entry = {"path": "tone.jsonl", "label_column": "tone", "labels": {"pos": "Positive"}}
+    config = write_config(tmp_path, data={"extra_train": ["more.jsonl", entry]})
+    fixed = _absolute(config, [])
+    extra = json.loads(next(f for f in fixed if f.startswith("data.extra_train=")).split("=", 1)[1])
+    assert extra[0] == str(Path("more.jsonl").resolve())
+    assert extra[1]["path"] == str(Path("tone.jsonl").resolve())
+    assert extra[1]["labels"] == {"pos": "Positive"} and extra[1]["label_column"] == "tone"

@@ -196,7 +196,9 @@ def test_train_and_predict_with_word_vectors(workdir, vectors_dir, capsys):
         entry.rmdir()
     new = write_jsonl(workdir / "new.jsonl", [{"id": "n1", "text": "الوزير يدين الهجوم"}])
     out = workdir / "pred.jsonl"
-    code = main(["predict", "--model", result["model_uri"], "--input", str(new), "--output", str(out)])
+    code = main(
+        ["predict", "--model", result["model_uri"], "--input", str(new), "--output", str(out)]
+    )
     assert code == 0 and json.loads(out.read_text("utf-8"))["prediction"]
     save_skops(model, workdir / "model.skops")
     assert load_skops(workdir / "model.skops").predict(["الوزير يدين الهجوم"]).shape == (1,)

@@ -20,6 +20,19 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class ExtraTrainFile(_Strict):
+    """A data.extra_train file whose columns or label names differ from data.train's: e.g.
+    news items with a `stance` column of positive / negative / neutral, added to tweets whose
+    `sentiment` column says Positive / Negative / Neutral."""
+
+    path: str
+    text_column: str | None = None  # default: data.text_column
+    label_column: str | None = None  # default: data.label_column
+    # The file's label -> the config's label. When given, every label in the file must be
+    # a key: a label the map forgets is an error, not a silently new class.
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
 class DataConfig(_Strict):
     train: str
     test: str | None = None
@@ -32,13 +45,21 @@ class DataConfig(_Strict):
     # train on every row and judge by cross-validation (small corpora such as realnews-dev).
     test_size: float = Field(0.2, ge=0, lt=1)
     drop_leaked: bool = False
-    # More labeled files (same columns) added to the training data of every fit: each CV
-    # fold and the final model. Never scored: CV and test metrics stay on data.train/test.
-    extra_train: list[str] = Field(default_factory=list)
+    # More labeled files added to the training data of every fit: each CV fold and the
+    # final model. Never scored: CV and test metrics stay on data.train/test. A path (same
+    # columns and labels as data.train) or an ExtraTrainFile (its own columns, a label map).
+    extra_train: list[str | ExtraTrainFile] = Field(default_factory=list)
     # A second label column learned jointly with label_column (Mawqif's `sentiment` beside
     # `stance`): the classifier learns their combinations and predicts label_column only
     # (khabar.decision.JointLabelClassifier). Read when training, never when predicting.
     auxiliary_label_column: str | None = None
+
+    def extra_train_files(self) -> list[ExtraTrainFile]:
+        """data.extra_train with every entry in its full form."""
+        return [
+            ExtraTrainFile(path=entry) if isinstance(entry, str) else entry
+            for entry in self.extra_train
+        ]
 
     @field_validator("encoding")
     @classmethod

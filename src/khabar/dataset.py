@@ -350,8 +350,25 @@ def load_labeled(
     return LabeledData(str(path), frame, texts, labels, content_hash(path))
 
 
+def map_labels(data: LabeledData, mapping: dict[str, str], field: str) -> list:
+    """`data`'s labels renamed by `mapping`, which must name every label the file uses."""
+    mapped = []
+    for position, label in enumerate(data.labels):
+        values = label if isinstance(label, list) else [label]
+        for value in values:
+            if value not in mapping:
+                raise KhabarError(
+                    f"{data.path}: {row_location(data.frame, position)}: label {value!r} is not "
+                    f"in {field}.labels (it maps {sorted(mapping)})"
+                )
+        renamed = [mapping[value] for value in values]
+        mapped.append(renamed if isinstance(label, list) else renamed[0])
+    return mapped
+
+
 def check_test_labels(train: LabeledData, test: LabeledData) -> None:
-    """Labels in the test set that training never saw cannot be scored fairly."""
+    """Labels in `test` that the training data never uses: a test label cannot be scored
+    fairly, an extra-training label (data.extra_train) would be a class never scored."""
     seen = set(train.label_counts)
     for position, label in enumerate(test.labels):
         for value in label if isinstance(label, list) else [label]:

@@ -17,7 +17,10 @@ from khabar.track import check_reachable, tracking_uri
 
 def check_input_files(config: ExperimentConfig) -> None:
     """Each data path the config names exists, else an error naming the config field."""
-    extra = [(f"data.extra_train[{i}]", path) for i, path in enumerate(config.data.extra_train)]
+    extra = [
+        (f"data.extra_train[{i}]", entry.path)
+        for i, entry in enumerate(config.data.extra_train_files())
+    ]
     for field, value in (
         ("data.train", config.data.train),
         ("data.test", config.data.test),

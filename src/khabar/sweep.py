@@ -113,7 +113,13 @@ def _absolute(config_path: Path, overrides: list[str]) -> list[str]:
     if config.data.test:
         fixed.append(f"data.test={Path(config.data.test).resolve()}")
     if config.data.extra_train:
-        fixed.append(f"data.extra_train={_path_list(config.data.extra_train)}")
+        extra = [
+            str(Path(entry).resolve())
+            if isinstance(entry, str)
+            else entry.model_copy(update={"path": str(Path(entry.path).resolve())}).model_dump()
+            for entry in config.data.extra_train
+        ]
+        fixed.append(f"data.extra_train={json.dumps(extra)}")
     vectors = config.features.word_vectors
     if vectors is not None:
         fixed.append(f"features.word_vectors.corpus={Path(vectors.corpus).resolve()}")

@@ -28,6 +28,7 @@ from khabar.dataset import (
     clean_texts,
     find_leakage,
     load_labeled,
+    map_labels,
     split_train_test,
 )
 from khabar.decision import joint_labels
@@ -195,20 +196,30 @@ def _load_data_once(config: ExperimentConfig) -> tuple[LabeledData, LabeledData 
     )
 
 
-def _load_extra(config: ExperimentConfig) -> list[LabeledData]:
+def load_extra_train(config: ExperimentConfig, also: tuple[str, ...] = ()) -> list[LabeledData]:
+    """data.extra_train's files in data.train's terms: the text under the config's text
+    column, labels renamed by each entry's label map. `also`: more columns to read."""
     data = config.data
-    return [
-        load_labeled(
-            path,
-            data.text_column,
-            data.label_column,
+    auxiliary = (data.auxiliary_label_column,) if data.auxiliary_label_column else ()
+    columns = tuple(dict.fromkeys((*input_columns(config)[1:], *auxiliary, *also)))
+    parts = []
+    for i, entry in enumerate(data.extra_train_files()):
+        text_column = entry.text_column or data.text_column
+        part = load_labeled(
+            entry.path,
+            text_column,
+            entry.label_column or data.label_column,
             multi_label=config.task == "multi_label",
             encoding=data.encoding,
-            extra_columns=tuple(input_columns(config)[1:])
-            + ((data.auxiliary_label_column,) if data.auxiliary_label_column else ()),
+            extra_columns=columns,
         )
-        for path in data.extra_train
-    ]
+        if entry.labels:
+            part.labels = map_labels(part, entry.labels, f"data.extra_train[{i}]")
+        if text_column != data.text_column:  # the Pipeline reads the config's text column
+            frame = part.frame.drop(columns=[data.text_column], errors="ignore")
+            part.frame = frame.rename(columns={text_column: data.text_column})
+        parts.append(part)
+    return parts
 
 
 def _run_name(config: ExperimentConfig) -> str:
@@ -230,6 +241,9 @@ def train(
     # validated before the store is opened, so a bad file creates no run at all.
     preflight(config, offline=offline)
     train_data, test_data = _load_data_once(config)
+    extra = load_extra_train(config)
+    for part in extra:  # a label training never sees would be a class nobody can score
+        check_test_labels(train_data, part)
     multi = config.task == "multi_label"
     groups_column = (
         config.evaluation.grouped_metric.group_column if config.evaluation.grouped_metric else None
@@ -256,6 +270,7 @@ def train(
                 config_path,
                 train_data,
                 test_data,
+                extra,
                 multi,
                 groups_column,
                 folds,
@@ -290,12 +305,20 @@ def _record_error(message: str) -> None:
 
 
 def _train_in_run(
-    config, config_path, train_data, test_data, multi, groups_column, folds, notes, report_dir
+    config,
+    config_path,
+    train_data,
+    test_data,
+    extra,
+    multi,
+    groups_column,
+    folds,
+    notes,
+    report_dir,
 ):
     pipeline = build_pipeline(config)
     X_train = model_inputs(train_data, config)  # noqa: N806
     # data.extra_train: more labeled rows for every fit (CV folds, final model), never scored.
-    extra = _load_extra(config)
     y_fit = train_data.labels + [label for part in extra for label in part.labels]
     # What the models are fit on: y_fit itself, or joint labels (data.auxiliary_label_column).
     y_model = fit_labels(train_data, config) + [
