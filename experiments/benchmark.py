@@ -306,7 +306,7 @@ def groups_of(config: ExperimentConfig, data: LabeledData) -> list | None:
 def with_extra_train(config: ExperimentConfig, data: LabeledData, inputs: pd.DataFrame):
     """Inputs, labels and fit labels of `data` followed by data.extra_train's rows (e.g.
     khabar's own corpus), and how many rows that adds: extra rows join every fit."""
-    extra = load_extra_train(config)
+    extra = load_extra_train(config, data)
     columns = list(inputs.columns)
     return (
         pd.concat([inputs, *(part.frame[columns] for part in extra)], ignore_index=True),

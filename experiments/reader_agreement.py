@@ -25,9 +25,9 @@ from sklearn.base import clone  # noqa: E402
 from sklearn.metrics import accuracy_score, cohen_kappa_score, f1_score  # noqa: E402
 
 from khabar.config import load_config  # noqa: E402
-from khabar.dataset import load_labeled  # noqa: E402
 from khabar.evaluate import cv_splits  # noqa: E402
 from khabar.pipeline import build_pipeline  # noqa: E402
+from khabar.train import load_extra_train  # noqa: E402
 
 PROJECT = Path(__file__).resolve().parents[1]
 DEV = PROJECT.parent / "shared" / "data" / "realnews-dev" / "realnews_dev.jsonl"
@@ -44,9 +44,7 @@ def agreement(first: pd.Series, second: pd.Series) -> str:
 def khabar_out_of_fold(texts: pd.DataFrame, labels: list[str]) -> np.ndarray:
     """Out-of-fold stance predictions of the committed realnews config (corpus in every fold)."""
     config = load_config(PROJECT / "configs" / "realnews_stance.yaml")
-    extra = [
-        load_labeled(path, "text", "stance", extra_columns=()) for path in config.data.extra_train
-    ]
+    extra = load_extra_train(config)
     X = pd.concat([texts, *(part.frame[["text"]] for part in extra)], ignore_index=True)  # noqa: N806
     y = labels + [label for part in extra for label in part.labels]
     predicted = np.empty(len(labels), dtype=object)

@@ -67,3 +67,45 @@ def test_second_reader_labels_are_valid_and_the_agreement_script_skips_without_d
     monkeypatch.setattr(module, "DEV", tmp_path / "absent.jsonl")
     assert module.main() == 0
     assert "reader agreement skipped" in capsys.readouterr().out
+
+
+def test_test_scores_fit_on_the_extra_training_rows_too(tmp_path):
+    """A candidate with data.extra_train is scored on the test set after fitting on the
+    extra rows as well, as `khabar train` does (cv_score and test_score share one loader)."""
+    import json
+
+    from khabar.config import load_config
+    from khabar.train import model_inputs
+
+    from .conftest import NEWS_SMALL, write_config
+
+    benchmark = _load()
+    rows = [json.loads(line) for line in NEWS_SMALL.read_text(encoding="utf-8").splitlines()]
+    base, extra = tmp_path / "base.jsonl", tmp_path / "extra.jsonl"
+    base.write_text("".join(json.dumps(r) + "\n" for r in rows[:40]), encoding="utf-8")
+    extra.write_text(
+        "".join(
+            json.dumps({"body": r["text"], "kind": r["primary"].upper()}) + "\n" for r in rows[40:]
+        ),
+        encoding="utf-8",
+    )
+    mapping = {label.upper(): label for label in {r["primary"] for r in rows}}
+    entry = {"path": str(extra), "text_column": "body", "label_column": "kind", "labels": mapping}
+    config = load_config(
+        write_config(tmp_path, data={"train": str(base), "test": str(base)}),
+        [f"data.extra_train={json.dumps([entry])}"],
+    )
+    train = benchmark.load(config, config.data.train)
+
+    class Recorder:
+        def fit(self, X, y):  # noqa: N803
+            self.fitted = (len(X), set(y))
+            return self
+
+        def predict(self, X):  # noqa: N803
+            return [train.labels[0]] * len(X)
+
+    recorder = Recorder()
+    inputs = model_inputs(train, config)
+    benchmark.test_score(recorder, config, train, train, inputs, inputs, "f1_macro")
+    assert recorder.fitted == (len(rows), set(mapping.values()))

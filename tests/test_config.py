@@ -100,5 +100,11 @@ def test_extra_train_takes_paths_and_files_with_their_own_columns(tmp_path):
         "tone",
         {"pos": "Positive"},
     )
-    with pytest.raises(KhabarError, match="extra_train"):
+    with pytest.raises(KhabarError, match=r"extra_train.0.file.label: unknown key"):
         load_config(write_config(tmp_path), ["data.extra_train=[{path: a.csv, label: x}]"])
+    numbers = load_config(
+        write_config(tmp_path), ["data.extra_train=[{path: a.csv, labels: {0: neg, 1: pos}}]"]
+    )
+    assert numbers.data.extra_train_files()[0].labels == {"0": "neg", "1": "pos"}
+    with pytest.raises(KhabarError, match=r"yes / no / true / false label as True; quote it"):
+        load_config(write_config(tmp_path), ["data.extra_train=[{path: a.csv, labels: {yes: Y}}]"])

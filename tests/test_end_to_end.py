@@ -253,6 +253,37 @@ def test_extra_training_file_with_its_own_columns_and_label_names(workdir, capsy
     code, _, err = run_cli(
         capsys, "train", str(config), "--set", f"data.extra_train={json.dumps([typo])}"
     )
-    assert code == 2 and "label 'others' never occurs in training data" in err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    line = next(i for i, r in enumerate(rows[60:], 1) if r["primary"] == "other")
+    mapped = "label 'others' (mapped from 'OTH' by data.extra_train[0].labels)"
+    assert f"{extra}: line {line}: {mapped}" in err
+    assert "never occurs in training data" in err
     # Refused before any run opened.
     assert len(mlflow.search_runs(search_all_experiments=True)) == runs_before
+
+
+def test_extra_training_csv_is_checked_like_the_training_data(tmp_path):
+    """A CSV extra file with its own text column: blank auxiliary labels and blank model
+    inputs are refused with the file and row, as for data.train."""
+    from khabar.config import load_config
+    from khabar.dataset import load_labeled
+    from khabar.errors import KhabarError
+    from khabar.train import load_extra_train
+
+    extra = tmp_path / "extra.csv"
+    pd.DataFrame(
+        {"body": ["خبر اول", "خبر ثان"], "primary": ["security", "other"], "tone": ["a", ""]}
+    ).to_csv(extra, index=False)
+    entry = {"path": str(extra), "text_column": "body"}
+    config = load_config(
+        write_config(tmp_path),
+        [f"data.extra_train={json.dumps([entry])}", "data.auxiliary_label_column=tone"],
+    )
+    train = load_labeled(NEWS_SMALL, "text", "primary")
+    with pytest.raises(KhabarError, match=r"extra.csv: row 2: .*tone"):
+        load_extra_train(config, train)
+    pd.DataFrame({"body": ["خبر اول"], "primary": ["security"], "tone": ["a"]}).to_csv(
+        extra, index=False
+    )
+    (part,) = load_extra_train(config, train)
+    assert list(part.frame["text"]) == ["خبر اول"] and part.labels == ["security"]

@@ -256,3 +256,6 @@ def test_sweep_workers_get_absolute_extra_train_paths_and_keep_label_maps(tmp_pa
     assert extra[0] == str(Path("more.jsonl").resolve())
     assert extra[1]["path"] == str(Path("tone.jsonl").resolve())
     assert extra[1]["labels"] == {"pos": "Positive"} and extra[1]["label_column"] == "tone"
+    # What a worker gets back through --set is the same entry with an absolute path.
+    files = load_config(config, fixed).data.extra_train_files()
+    assert files[1].path == extra[1]["path"] and files[1].labels == {"pos": "Positive"}

@@ -5,10 +5,19 @@ from __future__ import annotations
 import codecs
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from khabar.errors import KhabarError
 
@@ -23,7 +32,11 @@ class _Strict(BaseModel):
 class ExtraTrainFile(_Strict):
     """A data.extra_train file whose columns or label names differ from data.train's: e.g.
     news items with a `stance` column of positive / negative / neutral, added to tweets whose
-    `sentiment` column says Positive / Negative / Neutral."""
+    `sentiment` column says Positive / Negative / Neutral. Any other column training reads
+    (data.auxiliary_label_column, features.target_column) keeps the config's name and values."""
+
+    # YAML reads `0:` and `1:` as numbers; labels are always read as strings.
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
 
     path: str
     text_column: str | None = None  # default: data.text_column
@@ -31,6 +44,17 @@ class ExtraTrainFile(_Strict):
     # The file's label -> the config's label. When given, every label in the file must be
     # a key: a label the map forgets is an error, not a silently new class.
     labels: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _no_boolean_labels(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            for item in (*value, *value.values()):
+                if isinstance(item, bool):  # and True == 1 would merge keys `yes` and `1`
+                    raise ValueError(
+                        f"YAML read a yes / no / true / false label as {item}; quote it ('yes')"
+                    )
+        return value
 
 
 class DataConfig(_Strict):
@@ -48,7 +72,13 @@ class DataConfig(_Strict):
     # More labeled files added to the training data of every fit: each CV fold and the
     # final model. Never scored: CV and test metrics stay on data.train/test. A path (same
     # columns and labels as data.train) or an ExtraTrainFile (its own columns, a label map).
-    extra_train: list[str | ExtraTrainFile] = Field(default_factory=list)
+    extra_train: list[
+        Annotated[
+            Annotated[str, Tag("path")] | Annotated[ExtraTrainFile, Tag("file")],
+            # A mistake in a {path, ...} entry is reported as such, not as "not a string".
+            Discriminator(lambda value: "path" if isinstance(value, str) else "file"),
+        ]
+    ] = Field(default_factory=list)
     # A second label column learned jointly with label_column (Mawqif's `sentiment` beside
     # `stance`): the classifier learns their combinations and predicts label_column only
     # (khabar.decision.JointLabelClassifier). Read when training, never when predicting.

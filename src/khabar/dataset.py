@@ -361,14 +361,13 @@ def map_labels(data: LabeledData, mapping: dict[str, str], field: str) -> list:
                     f"{data.path}: {row_location(data.frame, position)}: label {value!r} is not "
                     f"in {field}.labels (it maps {sorted(mapping)})"
                 )
-        renamed = [mapping[value] for value in values]
+        renamed = list(dict.fromkeys(mapping[value] for value in values))  # many-to-one maps
         mapped.append(renamed if isinstance(label, list) else renamed[0])
     return mapped
 
 
 def check_test_labels(train: LabeledData, test: LabeledData) -> None:
-    """Labels in `test` that the training data never uses: a test label cannot be scored
-    fairly, an extra-training label (data.extra_train) would be a class never scored."""
+    """Labels in the test set that training never saw cannot be scored fairly."""
     seen = set(train.label_counts)
     for position, label in enumerate(test.labels):
         for value in label if isinstance(label, list) else [label]:

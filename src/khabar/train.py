@@ -29,6 +29,7 @@ from khabar.dataset import (
     find_leakage,
     load_labeled,
     map_labels,
+    row_location,
     split_train_test,
 )
 from khabar.decision import joint_labels
@@ -196,12 +197,16 @@ def _load_data_once(config: ExperimentConfig) -> tuple[LabeledData, LabeledData 
     )
 
 
-def load_extra_train(config: ExperimentConfig, also: tuple[str, ...] = ()) -> list[LabeledData]:
+def load_extra_train(
+    config: ExperimentConfig, train: LabeledData | None = None
+) -> list[LabeledData]:
     """data.extra_train's files in data.train's terms: the text under the config's text
-    column, labels renamed by each entry's label map. `also`: more columns to read."""
+    column, labels renamed by each entry's label map, every column training reads checked.
+    With `train`, a label it never uses is refused: it would be a class nobody scores."""
     data = config.data
     auxiliary = (data.auxiliary_label_column,) if data.auxiliary_label_column else ()
-    columns = tuple(dict.fromkeys((*input_columns(config)[1:], *auxiliary, *also)))
+    inputs = input_columns(config)[1:]
+    seen = set(train.label_counts) if train is not None else None
     parts = []
     for i, entry in enumerate(data.extra_train_files()):
         text_column = entry.text_column or data.text_column
@@ -211,10 +216,24 @@ def load_extra_train(config: ExperimentConfig, also: tuple[str, ...] = ()) -> li
             entry.label_column or data.label_column,
             multi_label=config.task == "multi_label",
             encoding=data.encoding,
-            extra_columns=columns,
+            extra_columns=(*inputs, *auxiliary),
+            needed_columns_only=True,
         )
-        if entry.labels:
-            part.labels = map_labels(part, entry.labels, f"data.extra_train[{i}]")
+        field = f"data.extra_train[{i}]"
+        mapped = map_labels(part, entry.labels, field) if entry.labels else part.labels
+        for position, (label, original) in enumerate(zip(mapped, part.labels, strict=True)):
+            values = label if isinstance(label, list) else [label]
+            if seen is not None and not seen.issuperset(values):
+                renamed = f" (mapped from {original!r} by {field}.labels)" if entry.labels else ""
+                raise KhabarError(
+                    f"{entry.path}: {row_location(part.frame, position)}: label "
+                    f"{sorted(set(values) - seen)[0]!r}{renamed} never occurs in training data "
+                    f"{train.path} (labels: {sorted(seen)})"
+                )
+        part.labels = mapped
+        for column in inputs:  # a model's extra input may not be blank
+            clean_texts(part.frame, column, part.path)
+        fit_labels(part, config)  # a blank auxiliary label fails here, before any run starts
         if text_column != data.text_column:  # the Pipeline reads the config's text column
             frame = part.frame.drop(columns=[data.text_column], errors="ignore")
             part.frame = frame.rename(columns={text_column: data.text_column})
@@ -241,9 +260,7 @@ def train(
     # validated before the store is opened, so a bad file creates no run at all.
     preflight(config, offline=offline)
     train_data, test_data = _load_data_once(config)
-    extra = load_extra_train(config)
-    for part in extra:  # a label training never sees would be a class nobody can score
-        check_test_labels(train_data, part)
+    extra = load_extra_train(config, train_data)
     multi = config.task == "multi_label"
     groups_column = (
         config.evaluation.grouped_metric.group_column if config.evaluation.grouped_metric else None
