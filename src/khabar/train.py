@@ -262,9 +262,6 @@ def train(
     train_data, test_data = _load_data_once(config)
     extra = load_extra_train(config, train_data)
     multi = config.task == "multi_label"
-    groups_column = (
-        config.evaluation.grouped_metric.group_column if config.evaluation.grouped_metric else None
-    )
     try:
         folds, fold_note = choose_folds(train_data.labels, config.evaluation.cv_folds, multi)
     except KhabarError as exc:
@@ -288,8 +285,6 @@ def train(
                 train_data,
                 test_data,
                 extra,
-                multi,
-                groups_column,
                 folds,
                 notes,
                 report_dir,
@@ -327,12 +322,13 @@ def _train_in_run(
     train_data,
     test_data,
     extra,
-    multi,
-    groups_column,
     folds,
     notes,
     report_dir,
 ):
+    multi = config.task == "multi_label"
+    grouped = config.evaluation.grouped_metric
+    groups_column = grouped.group_column if grouped else None
     pipeline = build_pipeline(config)
     X_train = model_inputs(train_data, config)  # noqa: N806
     # data.extra_train: more labeled rows for every fit (CV folds, final model), never scored.
@@ -343,7 +339,6 @@ def _train_in_run(
     ]
     X_fit = pd.concat([X_train, *(model_inputs(part, config) for part in extra)], ignore_index=True)  # noqa: N806
     always_train = len(y_fit) - len(train_data.labels)
-    grouped = config.evaluation.grouped_metric
     train_groups = train_data.frame[groups_column].tolist() if groups_column else None
     cv_only = test_data is None
     if cv_only:  # the report shows out-of-fold predictions on the training rows
