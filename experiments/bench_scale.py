@@ -64,8 +64,8 @@ def measure(command: list[str], log: Path, env: dict | None = None) -> dict:
 
 def prepare(sizes: list[float]) -> dict:
     """The JSONL export (all articles), the fixed test part, and training parts by size."""
-    from khabar.corpora import read_saudinewsnet, write_articles_jsonl
-    from khabar.dataset import load_labeled, split_train_test
+    from khabar.data.corpora import read_saudinewsnet, write_articles_jsonl
+    from khabar.data.dataset import load_labeled, split_train_test
 
     WORK.mkdir(parents=True, exist_ok=True)
     everything = WORK / "articles.jsonl"
@@ -114,7 +114,7 @@ def run_reference(train: Path, test: Path, everything: Path, out: Path) -> None:
     from sklearn.pipeline import make_pipeline
     from sklearn.svm import LinearSVC
 
-    from khabar.evaluate import compute_metrics
+    from khabar.record.metrics import compute_metrics
 
     texts, labels = _read_jsonl(train)
     model = make_pipeline(

@@ -23,10 +23,10 @@ from pathlib import Path
 import pandas as pd
 import requests
 
-from khabar.config import ExperimentConfig
-from khabar.persist import SKOPS_FILE, save_skops
-from khabar.pipeline import build_pipeline
-from khabar.predict import load_model, predict_frame
+from khabar.data.config import ExperimentConfig
+from khabar.model.pipeline import build_pipeline
+from khabar.record.model_files import SKOPS_FILE, save_skops
+from khabar.runs.predict import load_model, predict_frame
 
 PROJECT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

@@ -29,19 +29,20 @@ os.environ.setdefault("TQDM_DISABLE", "1")  # one line per result, not progress 
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 from sklearn.base import BaseEstimator, ClassifierMixin  # noqa: E402
 from sklearn.feature_extraction.text import TfidfVectorizer  # noqa: E402
 from sklearn.pipeline import Pipeline  # noqa: E402
 from sklearn.preprocessing import FunctionTransformer  # noqa: E402
 from sklearn.svm import LinearSVC  # noqa: E402
 
-from khabar.classifiers import MultiLabelOneVsRest  # noqa: E402
-from khabar.config import ExperimentConfig, load_config  # noqa: E402
-from khabar.dataset import LabeledData, load_labeled  # noqa: E402
-from khabar.evaluate import compute_metrics, cross_validate  # noqa: E402
-from khabar.pipeline import build_pipeline, input_columns, predict_labels  # noqa: E402
-from khabar.train import fit_labels, load_extra_train, model_inputs  # noqa: E402
+from khabar.data.config import ExperimentConfig  # noqa: E402
+from khabar.data.dataset import LabeledData, load_labeled  # noqa: E402
+from khabar.data.fit_set import build_fit_set, input_columns, model_inputs  # noqa: E402
+from khabar.model.classifiers import MultiLabelOneVsRest  # noqa: E402
+from khabar.model.pipeline import build_pipeline, predict_labels  # noqa: E402
+from khabar.record.metrics import compute_metrics  # noqa: E402
+from khabar.runs.cross_validation import cross_validate  # noqa: E402
+from khabar.runs.guard import load_config  # noqa: E402
 
 PROJECT = Path(__file__).resolve().parents[1]
 DATA = PROJECT.parent / "shared" / "data"
@@ -53,7 +54,7 @@ COMMAND = "python experiments/benchmark.py"
 class Task:
     name: str
     config: str  # the committed, chosen setup; candidates are --set overrides of it
-    metric: str  # a key of khabar.evaluate.compute_metrics
+    metric: str  # a key of khabar.record.metrics.compute_metrics
     metric_label: str
     data_label: str
     target: float | None
@@ -71,7 +72,7 @@ def svc(c: float) -> list[str]:
 
 TARGET = "features.target_column=target"
 # mawqif_stance learns stance jointly with the tweet's sentiment
-# (khabar.decision.JointLabelClassifier); this turns it off.
+# (khabar.model.decision.JointLabelClassifier); this turns it off.
 NO_JOINT = "data.auxiliary_label_column=null"
 C_HALF = "model.params.C=0.5"
 # realnews_topic trains on khabar's own corpus too (data.extra_train); this turns it off.
@@ -303,42 +304,30 @@ def groups_of(config: ExperimentConfig, data: LabeledData) -> list | None:
     return data.frame[grouped.group_column].tolist() if grouped else None
 
 
-def with_extra_train(config: ExperimentConfig, data: LabeledData, inputs: pd.DataFrame):
-    """Inputs, labels and fit labels of `data` followed by data.extra_train's rows (e.g.
-    khabar's own corpus), and how many rows that adds: extra rows join every fit."""
-    extra = load_extra_train(config, data)
-    columns = list(inputs.columns)
-    return (
-        pd.concat([inputs, *(part.frame[columns] for part in extra)], ignore_index=True),
-        data.labels + [label for part in extra for label in part.labels],
-        fit_labels(data, config) + [x for part in extra for x in fit_labels(part, config)],
-        sum(len(part.labels) for part in extra),
-    )
-
-
-def cv_score(pipeline, config: ExperimentConfig, data: LabeledData, inputs, metric: str):
+def cv_score(pipeline, config: ExperimentConfig, data: LabeledData, metric: str):
     # data.extra_train joins every training fold and is never scored.
-    fit_inputs, labels, y_fit, always_train = with_extra_train(config, data, inputs)
+    fit = build_fit_set(config, data)
     summary, _ = cross_validate(
         pipeline,
-        fit_inputs,
-        labels,
+        fit.inputs,
+        fit.labels,
         sorted(data.label_counts),
         folds=config.evaluation.cv_folds,
         seed=config.seed,
         multi_label=config.task == "multi_label",
         groups=groups_of(config, data),
         grouped=config.evaluation.grouped_metric,
-        always_train=always_train,
-        fit_labels=y_fit,
+        always_train=fit.extra_rows,
+        fit_labels=fit.fit_labels,
         repeats=config.evaluation.cv_repeats,
     )
     return summary[f"cv_{metric}_mean"], summary[f"cv_{metric}_std"]
 
 
-def test_score(pipeline, config: ExperimentConfig, train, test, train_inputs, test_inputs, metric):
-    fit_inputs, _, y_fit, _ = with_extra_train(config, train, train_inputs)
-    pipeline.fit(fit_inputs, y_fit)
+def test_score(pipeline, config: ExperimentConfig, train, test, metric):
+    fit = build_fit_set(config, train)
+    pipeline.fit(fit.inputs, fit.fit_labels)
+    test_inputs = model_inputs(test, config)
     predicted = (
         predict_labels(pipeline, test_inputs)
         if config.task == "multi_label"
@@ -373,9 +362,7 @@ def run_task(task: Task, use_fasttext: bool) -> dict:
 
     for label, overrides in task.candidates.items():
         config = load_config(PROJECT / task.config, overrides)
-        mean, std = cv_score(
-            build_pipeline(config), config, train, model_inputs(train, config), task.metric
-        )
+        mean, std = cv_score(build_pipeline(config), config, train, task.metric)
         print(f"  {task.name}: candidate {label}: CV {mean:.4f} ± {std:.4f}", flush=True)
         result["candidates"].append(
             {"label": label, "overrides": overrides, "cv_mean": mean, "cv_std": std}
@@ -406,18 +393,10 @@ def run_task(task: Task, use_fasttext: bool) -> dict:
                     )
                 }
             )
-            mean, std = cv_score(pipeline, config, train, model_inputs(train, base), task.metric)
+            mean, std = cv_score(pipeline, config, train, task.metric)
         row = {"system": system, "cv_mean": mean, "cv_std": std, "test": None}
         if test is not None:
-            row["test"] = test_score(
-                pipeline,
-                config,
-                train,
-                test,
-                model_inputs(train, config),
-                model_inputs(test, config),
-                task.metric,
-            )
+            row["test"] = test_score(pipeline, config, train, test, task.metric)
         shown = f"test {row['test']:.4f}" if row["test"] is not None else "(CV only)"
         print(f"  {task.name}: {system}: CV {mean:.4f} ± {std:.4f}, {shown}", flush=True)
         result["peers"].append(row)

@@ -20,10 +20,11 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import make_pipeline
 from sklearn.svm import LinearSVC
 
-from khabar.config import load_config
-from khabar.dataset import LabeledData, load_labeled
-from khabar.evaluate import compute_metrics, cross_validate
-from khabar.pipeline import build_pipeline, predict_labels
+from khabar.data.dataset import LabeledData, load_labeled
+from khabar.model.pipeline import build_pipeline, predict_labels
+from khabar.record.metrics import compute_metrics
+from khabar.runs.cross_validation import cross_validate
+from khabar.runs.guard import load_config
 
 PROJECT = Path(__file__).resolve().parents[1]
 REALNEWS = PROJECT.parent / "shared" / "data" / "realnews-dev" / "realnews_dev.jsonl"

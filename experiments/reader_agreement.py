@@ -24,10 +24,10 @@ import pandas as pd  # noqa: E402
 from sklearn.base import clone  # noqa: E402
 from sklearn.metrics import accuracy_score, cohen_kappa_score, f1_score  # noqa: E402
 
-from khabar.config import load_config  # noqa: E402
-from khabar.evaluate import cv_splits  # noqa: E402
-from khabar.pipeline import build_pipeline  # noqa: E402
-from khabar.train import load_extra_train  # noqa: E402
+from khabar.data.fit_set import build_fit_set, load_train_and_test  # noqa: E402
+from khabar.model.pipeline import build_pipeline  # noqa: E402
+from khabar.runs.cross_validation import cv_splits  # noqa: E402
+from khabar.runs.guard import load_config  # noqa: E402
 
 PROJECT = Path(__file__).resolve().parents[1]
 DEV = PROJECT.parent / "shared" / "data" / "realnews-dev" / "realnews_dev.jsonl"
@@ -41,19 +41,20 @@ def agreement(first: pd.Series, second: pd.Series) -> str:
     )
 
 
-def khabar_out_of_fold(texts: pd.DataFrame, labels: list[str]) -> np.ndarray:
-    """Out-of-fold stance predictions of the committed realnews config (corpus in every fold)."""
+def khabar_out_of_fold() -> np.ndarray:
+    """Out-of-fold stance predictions of the committed realnews config on realnews-dev, in
+    its file order (khabar's corpus, data.extra_train, in every fold)."""
     config = load_config(PROJECT / "configs" / "realnews_stance.yaml")
-    extra = load_extra_train(config)
-    X = pd.concat([texts, *(part.frame[["text"]] for part in extra)], ignore_index=True)  # noqa: N806
-    y = labels + [label for part in extra for label in part.labels]
-    predicted = np.empty(len(labels), dtype=object)
-    always_train = len(y) - len(labels)
+    train, _ = load_train_and_test(config)
+    fit = build_fit_set(config, train)
+    predicted = np.empty(len(train.labels), dtype=object)
     for train_rows, test_rows in cv_splits(
-        X, y, folds=5, seed=config.seed, multi_label=False, always_train=always_train
-    ):
-        model = clone(build_pipeline(config)).fit(X.iloc[train_rows], [y[i] for i in train_rows])
-        predicted[test_rows] = model.predict(X.iloc[test_rows])
+        fit.inputs, fit.labels, folds=5, seed=config.seed, multi_label=False,
+        always_train=fit.extra_rows,
+    ):  # fmt: skip
+        model = clone(build_pipeline(config))
+        model.fit(fit.inputs.iloc[train_rows], [fit.fit_labels[i] for i in train_rows])
+        predicted[test_rows] = model.predict(fit.inputs.iloc[test_rows])
     return predicted
 
 
@@ -70,7 +71,7 @@ def main() -> int:
             print(
                 f"  first reader {confidence}: {agreement(first[field][rows], second[field][rows])}"
             )
-    predicted = khabar_out_of_fold(first[["text"]].reset_index(drop=True), list(first["stance"]))
+    predicted = khabar_out_of_fold()
     for name, reader in (("first", first), ("second", second)):
         score = f1_score(reader["stance"], predicted, average="macro")
         print(f"khabar stance (out of fold) vs {name} reader: macro-F1 {score:.3f}")

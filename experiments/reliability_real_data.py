@@ -26,7 +26,7 @@ from pathlib import Path
 
 import yaml
 
-from khabar.dataset import find_leakage, load_labeled
+from khabar.data.dataset import find_leakage, load_labeled
 from khabar.errors import KhabarError
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"

@@ -57,7 +57,7 @@ def write_config(folder: Path, **sections) -> Path:
 class SharedStore:
     folder: Path
     tracking_uri: str
-    runs: dict  # short name -> khabar.train.TrainResult
+    runs: dict  # short name -> khabar.runs.train.TrainResult
 
 
 @pytest.fixture(scope="session")
@@ -65,8 +65,7 @@ def shared_store(tmp_path_factory) -> SharedStore:
     """One MLflow store holding two finished trainings of the fixture ("svc": linear SVC,
     "nb": complement NB), shared by the reuse, serving and UI tests: a training costs about
     10 s, mostly MLflow logging the model. Tests that read it must not train into it."""
-    from khabar.config import load_config
-    from khabar.train import train
+    from khabar.runs.train import train
 
     folder = tmp_path_factory.mktemp("shared-store")
     uri = f"sqlite:///{folder / 'mlflow.db'}"
@@ -79,7 +78,7 @@ def shared_store(tmp_path_factory) -> SharedStore:
             ("nb", {"name": "complement_nb", "params": {}}),
         ):
             path = write_config(folder, name=f"shared-topic-{short}", model=model)
-            runs[short] = train(load_config(path), path)
+            runs[short] = train(path)
     return SharedStore(folder, uri, runs)
 
 

@@ -28,7 +28,7 @@ def test_skips_with_a_clear_message_without_data(tmp_path, capsys, monkeypatch):
 
 
 def test_every_task_config_loads():
-    from khabar.config import load_config
+    from khabar.runs.guard import load_config
 
     benchmark = _load()
     for task in benchmark.TASKS:
@@ -71,11 +71,10 @@ def test_second_reader_labels_are_valid_and_the_agreement_script_skips_without_d
 
 def test_test_scores_fit_on_the_extra_training_rows_too(tmp_path):
     """A candidate with data.extra_train is scored on the test set after fitting on the
-    extra rows as well, as `khabar train` does (cv_score and test_score share one loader)."""
+    extra rows as well, as `khabar train` does (cv_score and test_score share khabar's fit set)."""
     import json
 
-    from khabar.config import load_config
-    from khabar.train import model_inputs
+    from khabar.runs.guard import load_config
 
     from .conftest import NEWS_SMALL, write_config
 
@@ -106,6 +105,5 @@ def test_test_scores_fit_on_the_extra_training_rows_too(tmp_path):
             return [train.labels[0]] * len(X)
 
     recorder = Recorder()
-    inputs = model_inputs(train, config)
-    benchmark.test_score(recorder, config, train, train, inputs, inputs, "f1_macro")
+    benchmark.test_score(recorder, config, train, train, "f1_macro")
     assert recorder.fitted == (len(rows), set(mapping.values()))

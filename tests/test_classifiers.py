@@ -1,17 +1,17 @@
 import numpy as np
 import pytest
 
-from khabar.classifiers import REGISTRY, MultiLabelOneVsRest, build_classifier
-from khabar.config import load_config
-from khabar.dataset import load_labeled
+from khabar.data.dataset import load_labeled
 from khabar.errors import KhabarError
-from khabar.pipeline import (
+from khabar.model.classifiers import REGISTRY, MultiLabelOneVsRest, build_classifier
+from khabar.model.pipeline import (
     build_pipeline,
     class_labels,
     class_scores,
     predict_labels,
     top_weighted_features,
 )
+from khabar.runs.guard import load_config
 
 from .conftest import NEWS_SMALL, write_config
 

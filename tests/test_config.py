@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from khabar.config import load_config
 from khabar.errors import KhabarError
+from khabar.runs.guard import load_config
 
 from .conftest import PROJECT, write_config
 

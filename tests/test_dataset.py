@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from khabar.dataset import (
+from khabar.data.dataset import (
     check_test_labels,
     find_leakage,
     load_labeled,
@@ -131,7 +131,7 @@ def test_split_is_stratified_and_seeded():
 
 
 def test_map_labels_renames_single_and_multi_labels_and_names_an_unmapped_row(tmp_path):
-    from khabar.dataset import map_labels
+    from khabar.data.dataset import map_labels
 
     path = tmp_path / "tone.jsonl"
     path.write_text(

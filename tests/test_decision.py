@@ -5,8 +5,8 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
 
-from khabar.config import ExperimentConfig
-from khabar.decision import ExcludeFromPredictions
+from khabar.data.config import ExperimentConfig
+from khabar.model.decision import ExcludeFromPredictions
 
 
 def _data():

@@ -265,10 +265,10 @@ def test_extra_training_file_with_its_own_columns_and_label_names(workdir, capsy
 def test_extra_training_csv_is_checked_like_the_training_data(tmp_path):
     """A CSV extra file with its own text column: blank auxiliary labels and blank model
     inputs are refused with the file and row, as for data.train."""
-    from khabar.config import load_config
-    from khabar.dataset import load_labeled
+    from khabar.data.dataset import load_labeled
+    from khabar.data.fit_set import load_extra_train
     from khabar.errors import KhabarError
-    from khabar.train import load_extra_train
+    from khabar.runs.guard import load_config
 
     extra = tmp_path / "extra.csv"
     pd.DataFrame(

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.svm import LinearSVC
 
-from khabar.char_ngrams import CharNgramTfidf
-from khabar.linear_svm import FastLinearSVC
+from khabar.model.char_ngrams import CharNgramTfidf
+from khabar.model.linear_svm import FastLinearSVC
 
 from .conftest import NEWS_SMALL
 
@@ -106,9 +106,9 @@ def test_fast_linear_svc_solves_linear_svc_problem(label, class_weight):
 
 
 def test_fast_pipeline_round_trips_through_skops(tmp_path):
-    from khabar.config import load_config
-    from khabar.persist import load_skops, save_skops
-    from khabar.pipeline import build_pipeline, top_weighted_features
+    from khabar.model.pipeline import build_pipeline, top_weighted_features
+    from khabar.record.model_files import load_skops, save_skops
+    from khabar.runs.guard import load_config
 
     from .conftest import write_config
 

@@ -9,15 +9,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
 
 from khabar.cli import main
-from khabar.config import ExperimentConfig
-from khabar.decision import (
-    JOINT_SEPARATOR,
-    ExcludeFromPredictions,
-    JointLabelClassifier,
-    joint_labels,
-    main_label,
-)
-from khabar.persist import load_skops, save_skops
+from khabar.data.config import ExperimentConfig
+from khabar.data.fit_set import JOINT_SEPARATOR, joint_labels, main_label
+from khabar.model.decision import ExcludeFromPredictions, JointLabelClassifier
+from khabar.record.model_files import load_skops, save_skops
 
 from .conftest import write_config, write_jsonl
 

@@ -1,8 +1,9 @@
 import pytest
 
-from khabar.config import GroupedMetricConfig
+from khabar.data.config import GroupedMetricConfig
 from khabar.errors import KhabarError
-from khabar.evaluate import choose_folds, compute_metrics, grouped_f1
+from khabar.record.metrics import compute_metrics, grouped_f1
+from khabar.runs.cross_validation import choose_folds
 
 
 def test_single_label_metrics_by_hand():
@@ -54,9 +55,9 @@ def test_repeated_cv_runs_each_fold_seed_and_summarizes_all_folds(tmp_path):
     import numpy as np
     import pandas as pd
 
-    from khabar.config import load_config
-    from khabar.evaluate import cross_validate
-    from khabar.pipeline import build_pipeline
+    from khabar.model.pipeline import build_pipeline
+    from khabar.runs.cross_validation import cross_validate
+    from khabar.runs.guard import load_config
 
     from .conftest import NEWS_SMALL, write_config
 

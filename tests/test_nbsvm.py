@@ -6,8 +6,8 @@ import scipy.sparse as sp
 import skops.io as sio
 from sklearn.svm import LinearSVC
 
-from khabar.config import ExperimentConfig
-from khabar.nbsvm import NBSVMClassifier
+from khabar.model.classifiers import check_model_config
+from khabar.model.nbsvm import NBSVMClassifier
 
 
 def _data(seed=0):
@@ -56,19 +56,9 @@ def test_one_class_is_an_error():
 
 
 def test_registry_entry_and_skops_round_trip(tmp_path):
-    config = ExperimentConfig.model_validate(
-        {"name": "n", "experiment": "e", "data": {"train": "x.csv"}, "model": {"name": "nbsvm"}}
-    )
-    assert config.model.name == "nbsvm"
+    check_model_config("nbsvm", {})
     with pytest.raises(ValueError, match="nbsvm has no parameter 'gamma'"):
-        ExperimentConfig.model_validate(
-            {
-                "name": "n",
-                "experiment": "e",
-                "data": {"train": "x.csv"},
-                "model": {"name": "nbsvm", "params": {"gamma": 1}},
-            }
-        )
+        check_model_config("nbsvm", {"gamma": 1})
     X, y = _data()  # noqa: N806
     model = NBSVMClassifier().fit(X, y)
     path = tmp_path / "m.skops"

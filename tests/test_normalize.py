@@ -1,7 +1,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from khabar.normalize import STEPS, ArabicNormalizer, normalize_text
+from khabar.model.normalize import STEPS, ArabicNormalizer, normalize_text
 
 ALL_STEPS = list(STEPS)
 

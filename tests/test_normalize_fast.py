@@ -5,7 +5,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from khabar import normalize
+from khabar.model import normalize
 
 # The original one-line definitions, kept here as the oracle.
 _URL = re.compile(r"(?:https?://|www\.)\S+|\bURL\b", re.IGNORECASE)

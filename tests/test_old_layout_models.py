@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import khabar
-from khabar.predict import predict_frame
+from khabar.runs.predict import predict_frame
 
 from .conftest import FIXTURES, NEWS_SMALL
 

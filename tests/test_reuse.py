@@ -19,16 +19,16 @@ from sklearn.preprocessing import FunctionTransformer
 
 import khabar
 import khabar.cli
-import khabar.export
-from khabar.classifiers import REGISTRY
+import khabar.runs.export
 from khabar.cli import build_parser, main
-from khabar.config import ExperimentConfig
+from khabar.data.config import ExperimentConfig
 from khabar.errors import KhabarError
-from khabar.modelinfo import METADATA_FILE, KhabarVersionWarning, sha256_of
-from khabar.normalize import ArabicNormalizer
-from khabar.persist import SKOPS_FILE, load_skops, save_skops
-from khabar.pipeline import build_pipeline
-from khabar.serve import make_server, request_frame
+from khabar.model.classifiers import REGISTRY
+from khabar.model.normalize import ArabicNormalizer
+from khabar.model.pipeline import build_pipeline
+from khabar.record.model_files import SKOPS_FILE, load_skops, save_skops
+from khabar.record.model_info import METADATA_FILE, KhabarVersionWarning, sha256_of
+from khabar.runs.serve import make_server, request_frame
 
 from .conftest import NEWS_SMALL
 
@@ -127,7 +127,7 @@ def exported_once(shared_store, tmp_path_factory) -> Path:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_URI", shared_store.tracking_uri)
         model_uri = shared_store.runs["svc"].model_uri
-        return khabar.export.export_model(model_uri, tmp_path_factory.mktemp("reuse") / "export")
+        return khabar.runs.export.export_model(model_uri, tmp_path_factory.mktemp("reuse") / "export")
 
 
 @pytest.fixture

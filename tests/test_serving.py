@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from khabar.cli import main
-from khabar.registry import register
+from khabar.runs.registry import register
 
 from .background import free_port, khabar_command, running, server_env
 from .conftest import NEWS_SMALL

@@ -10,13 +10,14 @@ import pandas as pd
 import pytest
 import yaml
 
-from khabar.cache import FeatureCache
 from khabar.cli import main
-from khabar.config import load_config, read_yaml
-from khabar.corpora import read_saudinewsnet, write_articles_jsonl
+from khabar.data.config import read_yaml
+from khabar.data.corpora import read_saudinewsnet, write_articles_jsonl
 from khabar.errors import KhabarError
-from khabar.pipeline import build_pipeline
-from khabar.sweep import load_sweep
+from khabar.model.pipeline import build_pipeline
+from khabar.runs.feature_cache import FeatureCache
+from khabar.runs.guard import load_config
+from khabar.runs.sweep import load_sweep
 
 from .conftest import NEWS_SMALL, PROJECT, write_config
 
@@ -55,7 +56,7 @@ def test_cache_reuses_features_and_never_serves_stale_ones(tmp_path):
 
 
 def test_recent_entries_are_served_from_memory_within_budget(tmp_path, monkeypatch):
-    import khabar.cache as cache_module
+    import khabar.runs.feature_cache as cache_module
 
     monkeypatch.setattr(cache_module, "_in_memory", cache_module.OrderedDict())
     fit, held_out = FRAME.iloc[:70], FRAME.iloc[70:]
@@ -119,16 +120,16 @@ def write_sweep(folder, config, **extra):
 
 
 def test_sweep_runs_children_under_a_parent_and_ranks_them(workdir, capsys, monkeypatch):
-    import khabar.train
+    import khabar.runs.train
 
     monkeypatch.setenv("KHABAR_CACHE_DIR", str(workdir / "cache"))
     reads = []
-    real_load = khabar.train._load_data
-    monkeypatch.setattr(khabar.train, "_load_data", lambda c: reads.append(1) or real_load(c))
+    real_load = khabar.runs.train.load_train_and_test
+    monkeypatch.setattr(khabar.runs.train, "load_train_and_test", lambda c: reads.append(1) or real_load(c))
     sweep = write_sweep(workdir, write_config(workdir))
     result = run_json(capsys, "sweep", str(sweep), "--json")
     assert len(reads) == 1  # the variants share one read and split of the data
-    assert khabar.train._loaded is None  # and nothing is held after the sweep
+    assert khabar.runs.train._loaded is None  # and nothing is held after the sweep
     variants = result["variants"]
     assert len(variants) == 3 and result["metric"] == "cv_f1_macro_mean"
     scores = [v["metrics"]["cv_f1_macro_mean"] for v in variants]
@@ -225,7 +226,7 @@ def test_shipped_sweeps_validate(path):
 
 
 def test_training_reads_only_the_columns_it_needs(tmp_path):
-    from khabar.dataset import load_labeled
+    from khabar.data.dataset import load_labeled
 
     path = tmp_path / "rows.jsonl"
     rows = [{"id": i, "text": f"نص {i}", "label": "a" if i % 2 else "b", "content": "x" * 50}
@@ -247,7 +248,7 @@ def test_training_reads_only_the_columns_it_needs(tmp_path):
 
 
 def test_sweep_workers_get_absolute_extra_train_paths_and_keep_label_maps(tmp_path):
-    from khabar.sweep import _absolute
+    from khabar.runs.sweep import _absolute
 
     entry = {"path": "tone.jsonl", "label_column": "tone", "labels": {"pos": "Positive"}}
     config = write_config(tmp_path, data={"extra_train": ["more.jsonl", entry]})
@@ -259,3 +260,22 @@ def test_sweep_workers_get_absolute_extra_train_paths_and_keep_label_maps(tmp_pa
     # What a worker gets back through --set is the same entry with an absolute path.
     files = load_config(config, fixed).data.extra_train_files()
     assert files[1].path == extra[1]["path"] and files[1].labels == {"pos": "Positive"}
+
+
+def test_code_fingerprint_covers_every_model_module_without_a_list(tmp_path):
+    """Editing any module of the model layer (here target_aware.py, which a hand-kept list
+    once missed) or adding one changes the cache's code fingerprint."""
+    import shutil
+
+    from khabar.runs.feature_cache import MODEL_LAYER, code_fingerprint
+
+    copy = tmp_path / "model"
+    shutil.copytree(MODEL_LAYER, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    before = code_fingerprint(copy)
+    assert code_fingerprint(MODEL_LAYER) == before  # a faithful copy hashes the same
+    edited = copy / "target_aware.py"
+    edited.write_text(edited.read_text("utf-8") + "\n# an edit\n", "utf-8")
+    after_edit = code_fingerprint(copy)
+    assert after_edit != before
+    (copy / "new_block.py").write_text("X = 1\n", "utf-8")
+    assert code_fingerprint(copy) not in (before, after_edit)

@@ -10,7 +10,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.svm import LinearSVC
 
 from khabar.cli import main
-from khabar.target_aware import TargetAwareFeatures
+from khabar.model.target_aware import TargetAwareFeatures
 
 from .conftest import write_config, write_jsonl
 

@@ -1,4 +1,4 @@
-"""Word vectors from unlabeled text (khabar.word_vectors) as a feature block."""
+"""Word vectors from unlabeled text (khabar.model.word_vectors) as a feature block."""
 
 import json
 import os
@@ -14,14 +14,14 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from khabar import word_vectors
-from khabar.cache import FeatureCache
 from khabar.cli import main
-from khabar.config import ExperimentConfig, WordVectorsConfig
+from khabar.data.config import ExperimentConfig, WordVectorsConfig
 from khabar.errors import KhabarError
-from khabar.nbsvm import NBSVMClassifier
-from khabar.persist import is_trusted_type, load_skops, save_skops
-from khabar.pipeline import build_pipeline
+from khabar.model import word_vectors
+from khabar.model.nbsvm import NBSVMClassifier
+from khabar.model.pipeline import build_pipeline
+from khabar.record.model_files import is_trusted_type, load_skops, save_skops
+from khabar.runs.feature_cache import FeatureCache
 
 from .conftest import NEWS_SMALL, write_config, write_jsonl
 
@@ -112,7 +112,7 @@ def test_feature_step_gives_unit_mean_vectors_and_survives_skops(tmp_path, vecto
     unseen = step.idf_[np.searchsorted(step.words_, "القصف")]
     assert unseen == 1.0 < step.idf_[np.searchsorted(step.words_, "يدين")]
     assert list(step.get_feature_names_out()[:2]) == ["word_vector_0", "word_vector_1"]
-    assert is_trusted_type("khabar.word_vectors.WordVectorFeatures")  # khabar's own policy
+    assert is_trusted_type("khabar.model.word_vectors.WordVectorFeatures")  # khabar's own policy
 
 
 def test_nbsvm_leaves_the_dense_columns_unscaled():
@@ -230,7 +230,7 @@ def test_without_gensim_the_error_says_what_to_install(tmp_path, monkeypatch):
 
 
 def test_top_ngrams_leave_out_the_vector_dimensions(tmp_path, vectors_dir):
-    from khabar.pipeline import top_weighted_features
+    from khabar.model.pipeline import top_weighted_features
 
     config = _config(tmp_path, NEWS_SMALL)
     frame = pd.read_json(NEWS_SMALL, lines=True)
@@ -247,8 +247,8 @@ def test_vectors_do_not_depend_on_the_process_hash_seed(tmp_path):
     # Python salts str hashes per process; gensim seeds vectors from a hash of each word.
     corpus = write_jsonl(tmp_path / "corpus.jsonl", _corpus_rows(40))
     script = (
-        "import sys; from khabar.config import WordVectorsConfig; "
-        "from khabar.word_vectors import load_or_train; "
+        "import sys; from khabar.data.config import WordVectorsConfig; "
+        "from khabar.model.word_vectors import load_or_train; "
         f"w, v = load_or_train(WordVectorsConfig(corpus={str(corpus)!r}, vector_size=8, "
         "min_count=2, epochs=2), {}); sys.stdout.write(repr(v.tolist()))"
     )
@@ -305,7 +305,7 @@ def test_naive_bayes_models_are_refused_with_word_vectors(tmp_path):
 
 
 def test_sweep_workers_get_absolute_vector_paths(tmp_path):
-    from khabar.sweep import _absolute
+    from khabar.runs.sweep import _absolute
 
     config = write_config(
         tmp_path,

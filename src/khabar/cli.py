@@ -4,25 +4,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import subprocess
 import sys
-import time
 import warnings
-from pathlib import Path
 
 from khabar import heap
 from khabar.errors import KhabarError
 
 
 def _train(args: argparse.Namespace) -> int:
-    from khabar.config import load_config
-    from khabar.guard import sigterm_as_interrupt
-    from khabar.train import train
+    from khabar.runs.guard import sigterm_as_interrupt
+    from khabar.runs.train import train
 
-    config = load_config(args.config, args.overrides)
     with sigterm_as_interrupt():
-        result = train(config, args.config, offline=args.offline)
+        result = train(args.config, args.overrides, offline=args.offline)
     if "test_f1_macro" in result.metrics:
         print(f"run {result.run_id}: test f1_macro {result.metrics['test_f1_macro']:.4f}")
     else:  # no test set (data.test_size: 0): cross-validation is the score
@@ -35,69 +30,41 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from khabar.predict import predict_file
+    from khabar.runs.predict import predict
 
-    rows = predict_file(args.model, args.input, args.output, args.text_column, args.encoding)
-    print(f"wrote {rows} predictions to {args.output}")
+    result = predict(
+        args.model, args.input, args.output, text_column=args.text_column, encoding=args.encoding
+    )
+    if result.empty_rows:
+        print(
+            f"khabar: warning: {result.empty_rows} of {result.rows} rows have no text: "
+            "prediction null, the reason column says why",
+            file=sys.stderr,
+        )
+    print(f"wrote {result.rows} predictions to {args.output}")
     return 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from khabar.dataset import row_location
-    from khabar.evaluate import compute_metrics
-    from khabar.pipeline import class_labels, is_multi_label, top_weighted_features
-    from khabar.predict import labeled_predictions, load_model
-    from khabar.report import ReportInputs, write_report
+    from khabar.runs.evaluate import evaluate
 
-    model = load_model(args.model)
-    frame, gold, output = labeled_predictions(
-        model, args.data, args.label_column, args.text_column, args.encoding
+    result = evaluate(
+        args.model,
+        args.data,
+        args.label_column,
+        text_column=args.text_column,
+        encoding=args.encoding,
+        reports_dir=args.reports_dir,
     )
-    labels = class_labels(model)
-    multi = is_multi_label(model)
-    for position, value in enumerate(gold):
-        for label in value if multi else [value]:
-            if label not in labels:
-                raise KhabarError(
-                    f"{args.data}: {row_location(frame, position)}: label {label!r} is not one "
-                    f"the model knows ({labels})"
-                )
-    predicted = output["prediction"].tolist()
-    metrics = compute_metrics(gold, predicted, labels, multi_label=multi)
-    scores = output[[f"score_{label}" for label in labels]].to_numpy()
-    # The data file's name becomes a folder name: keep it to safe characters.
-    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(args.data).stem).lstrip("._") or "data"
-    name = f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-    report_dir = Path(args.reports_dir) / "evaluations" / name
-    text_column = args.text_column or model.named_steps["normalize"].text_column
-    written = write_report(
-        report_dir,
-        ReportInputs(
-            title=f"Evaluation of {args.model} on {args.data}",
-            labels=labels,
-            multi_label=multi,
-            texts=[str(t) for t in frame[text_column]]
-            if text_column in frame
-            else [""] * len(gold),
-            y_true=gold,
-            y_pred=predicted,
-            scores=scores,
-            score_kind="score",
-            test_metrics=metrics,
-            top_features=top_weighted_features(model),
-            facts={"model": args.model, "data": f"{args.data} ({len(gold)} rows)"},
-        ),
-    )
-    report_dir = written[0].parent  # a fresh name if the planned one was taken
-    for key, value in metrics.items():
+    for key, value in result.metrics.items():
         print(f"{key}\t{value:.4f}")
-    print(f"report: {report_dir}/summary.md")
-    print(json.dumps({"metrics": metrics, "report_dir": str(report_dir)}, ensure_ascii=False))
+    print(f"report: {result.report_dir}/summary.md")
+    print(json.dumps(result.as_dict(), ensure_ascii=False))
     return 0
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from khabar.sweep import run_sweep
+    from khabar.runs.sweep import run_sweep
 
     result = run_sweep(args.experiment, args.overrides, args.backend, args.scheduler)
     best = result.variants[0]
@@ -112,7 +79,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _ui(args: argparse.Namespace) -> int:
-    from khabar.track import tracking_uri
+    from khabar.record.tracking import tracking_uri
 
     if tracking_uri().startswith(("http://", "https://")):
         print(
@@ -136,7 +103,7 @@ def _ui(args: argparse.Namespace) -> int:
 
 
 def _register(args: argparse.Namespace) -> int:
-    from khabar.registry import register
+    from khabar.runs.registry import register
 
     registered = register(args.run_id, args.name, args.alias)
     print(f"registered run {registered.run_id} as {registered.name} version {registered.version}")
@@ -145,7 +112,7 @@ def _register(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from khabar.export import export_model
+    from khabar.runs.export import export_model
 
     folder = export_model(args.model, args.output)
     print(f"exported {args.model} to {folder}/ (model.skops, metadata.json)")
@@ -153,7 +120,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from khabar.serve import serve
+    from khabar.runs.serve import serve
 
     serve(args.model, args.host, args.port)
     return 0
@@ -161,7 +128,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     # khabar's own warnings are for users: one line, without a source location.
-    from khabar.modelinfo import KhabarVersionWarning
+    from khabar.record.model_info import KhabarVersionWarning
 
     if issubclass(category, KhabarVersionWarning):
         print(f"khabar: warning: {message}", file=sys.stderr)
@@ -172,20 +139,17 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 _default_show_warning = warnings.showwarning
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="khabar", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+def _add_set_option(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help=help_text,
+    )  # fmt: skip
 
+
+def _add_run_commands(commands) -> None:
     train = commands.add_parser("train", help="train and evaluate one experiment config")
     train.add_argument("config")
-    train.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key, e.g. model.params.C=0.3",
-    )
+    _add_set_option(train, "override a config key, e.g. model.params.C=0.3")
     train.add_argument("--json", action="store_true", help="print a JSON result as the last line")
     train.add_argument(
         "--offline",
@@ -215,15 +179,14 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument(
         "experiment", help="a sweep YAML, e.g. experiments/sweep_topic_classifiers.yaml"
     )
-    sweep.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-        help="override a key of the base config for every variant",
-    )  # fmt: skip
+    _add_set_option(sweep, "override a key of the base config for every variant")
     sweep.add_argument("--backend", choices=["local", "dask"], default="local")
     sweep.add_argument("--scheduler", help="Dask scheduler address for --backend dask")
     sweep.add_argument("--json", action="store_true", help="print a JSON result as the last line")
     sweep.set_defaults(handler=_sweep)
 
+
+def _add_reuse_commands(commands) -> None:
     ui = commands.add_parser("ui", help="the MLflow UI on khabar's tracking store")
     ui.add_argument("--port", type=int, default=5000)
     ui.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
@@ -249,6 +212,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
     serve.add_argument("--port", type=int, default=8080)
     serve.set_defaults(handler=_serve)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """khabar's command line: one sub-command per public function of the runs layer."""
+    parser = argparse.ArgumentParser(prog="khabar", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_run_commands(commands)
+    _add_reuse_commands(commands)
     return parser
 
 

@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from khabar.classifiers import REGISTRY
-from khabar.config import load_config
-from khabar.dataset import load_labeled, split_train_test
-from khabar.evaluate import cross_validate
-from khabar.pipeline import build_pipeline, class_scores
+from khabar.data.dataset import load_labeled, split_train_test
+from khabar.model.classifiers import REGISTRY
+from khabar.model.pipeline import build_pipeline, class_scores
+from khabar.runs.cross_validation import cross_validate
+from khabar.runs.guard import load_config
 
 from ..conftest import NEWS_SMALL, write_config
 

@@ -13,12 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from khabar import plots
-from khabar import predict as predict_module
 from khabar.errors import KhabarError
-from khabar.evaluate import compute_metrics
-from khabar.predict import write_table
-from khabar.report import ReportInputs, write_report
+from khabar.record import plots
+from khabar.record.metrics import compute_metrics
+from khabar.record.report import ReportInputs, write_report
+from khabar.runs import predict as predict_module
+from khabar.runs.predict import write_table
 
 from ..conftest import write_config
 from .conftest import (

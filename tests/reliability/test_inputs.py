@@ -9,9 +9,9 @@ import json
 import mlflow
 import pytest
 
-from khabar.config import load_config
-from khabar.normalize import ArabicNormalizer
-from khabar.train import _load_data
+from khabar.model.normalize import ArabicNormalizer
+from khabar.runs.guard import load_config
+from khabar.runs.train import load_training_data
 
 from ..conftest import NEWS_SMALL, write_config
 from .conftest import SMALL_FEATURES, one_error_line, only_line, run_main, tree_digest
@@ -319,7 +319,8 @@ def test_leakage_is_reported_and_kept_by_default(workdir, ledger, capsys):
         train = _labeled(workdir, "train.jsonl", train_rows)
         test = _labeled(workdir, "test.jsonl", test_rows)
         config = load_config(write_config(workdir, data={"train": train, "test": test}))
-        train_data, test_data = _load_data(config)
+        loaded = load_training_data(config)  # the runs layer prints what the data layer noted
+        train_data, test_data = loaded.train, loaded.test
         out = capsys.readouterr().out
         case.saw(out.strip())
         assert "leakage: 3 test texts also occur in the training data" in out

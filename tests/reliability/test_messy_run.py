@@ -19,7 +19,7 @@ import pytest
 from mlflow import MlflowClient
 
 import khabar
-from khabar.dataset import load_labeled, read_table
+from khabar.data.dataset import load_labeled, read_table
 
 from ..conftest import NEWS_SMALL, write_config
 from .conftest import SMALL_FEATURES, CliResult, only_line, run_main, tree_digest

@@ -16,10 +16,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 import khabar
-from khabar import persist
-from khabar.config import load_config
 from khabar.errors import KhabarError
-from khabar.pipeline import build_pipeline
+from khabar.model.pipeline import build_pipeline
+from khabar.record import model_files
+from khabar.runs.guard import load_config
 
 from ..conftest import NEWS_SMALL, write_config
 from .conftest import PROJECT, only_line, run_main
@@ -140,8 +140,8 @@ def test_every_khabar_model_loads_under_the_policy(tmp_path, ledger):
             labels = [r["topics"] if task == "multi_label" else r["primary"] for r in rows]
             model = build_pipeline(config).fit(frame, labels)
             path = tmp_path / f"{name}-{task}-{calibrate}.skops"
-            persist.save_skops(model, path)
-            trusted |= set(persist.untrusted_types(path))
+            model_files.save_skops(model, path)
+            trusted |= set(model_files.untrusted_types(path))
             again = khabar.load_model(path)
             assert np.array_equal(again.predict(frame), model.predict(frame))
             loaded += 1

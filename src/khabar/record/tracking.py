@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import mlflow
 import requests
 
-from khabar.errors import KhabarError
+from khabar.errors import KhabarError, first_line
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 
@@ -52,10 +51,9 @@ def connect(experiment: str, offline: bool = False) -> str:
     try:
         mlflow.set_experiment(experiment)
     except mlflow.exceptions.MlflowException as exc:
-        raise KhabarError(f"tracking store {uri}: {exc.message.splitlines()[0]}") from None
+        raise KhabarError(f"tracking store {uri}: {first_line(exc)}") from None
     except Exception as exc:  # e.g. a SQLite file that cannot be created: OSError, SQLAlchemy
-        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise KhabarError(f"tracking store {uri}: cannot open it: {first_line}") from None
+        raise KhabarError(f"tracking store {uri}: cannot open it: {first_line(exc)}") from None
     return uri
 
 
@@ -71,6 +69,5 @@ def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def log_artifacts(paths: list[Path], artifact_path: str) -> None:
-    for path in paths:
-        mlflow.log_artifact(str(path), artifact_path=artifact_path)
+# Where training logs the resolved config; export reads it back for an export's metadata.
+RESOLVED_CONFIG_ARTIFACT = "config/resolved.yaml"

@@ -35,8 +35,8 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
-from khabar.config import NormalizeConfig, WordVectorsConfig
-from khabar.dataset import clean_texts, content_hash, read_table
+from khabar.data.config import NormalizeConfig, WordVectorsConfig
+from khabar.data.dataset import clean_texts, content_hash, read_table
 from khabar.errors import KhabarError
 
 DEFAULT_FOLDER = Path(".khabar-cache") / "word_vectors"
@@ -108,7 +108,7 @@ def vectors_key(settings: WordVectorsConfig, normalize: dict) -> str:
 
 
 def _corpus_texts(settings: WordVectorsConfig) -> list[str]:
-    from khabar.corpora import read_saudinewsnet
+    from khabar.data.corpora import read_saudinewsnet
 
     corpus = Path(settings.corpus)
     if corpus.is_dir():
@@ -180,7 +180,7 @@ def _read_entry(entry: Path) -> tuple[np.ndarray, np.ndarray] | None:
 
 def load_or_train(settings: WordVectorsConfig, normalize: dict) -> tuple[np.ndarray, np.ndarray]:
     """The vectors for these settings: from this process, the cache, or trained now and cached."""
-    from khabar.normalize import ArabicNormalizer
+    from khabar.model.normalize import ArabicNormalizer
 
     key = vectors_key(settings, normalize)
     entry = vectors_folder() / key

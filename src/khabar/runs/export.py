@@ -13,9 +13,10 @@ import mlflow
 import yaml
 from mlflow.exceptions import MlflowException
 
-from khabar import persist
-from khabar.errors import KhabarError
-from khabar.modelinfo import (
+from khabar.errors import KhabarError, first_line
+from khabar.model.pipeline import class_labels, is_multi_label
+from khabar.record import model_files
+from khabar.record.model_info import (
     EXPORT_FORMAT,
     EXPORT_FORMAT_VERSION,
     read_metadata,
@@ -23,12 +24,9 @@ from khabar.modelinfo import (
     sha256_of,
     write_metadata,
 )
-from khabar.pipeline import class_labels, is_multi_label
-from khabar.predict import load_model
-from khabar.registry import run_id_of
-from khabar.track import use_store
-
-RESOLVED_CONFIG_ARTIFACT = "config/resolved.yaml"  # what train.py logs for every run
+from khabar.record.tracking import RESOLVED_CONFIG_ARTIFACT, use_store
+from khabar.runs.predict import load_model
+from khabar.runs.registry import run_id_of
 
 
 def _provenance_from_run(run_id: str) -> dict[str, Any]:
@@ -36,7 +34,7 @@ def _provenance_from_run(run_id: str) -> dict[str, Any]:
     try:
         run = mlflow.MlflowClient().get_run(run_id)
     except MlflowException as exc:
-        raise KhabarError(f"run {run_id}: {exc.message.splitlines()[0]}") from None
+        raise KhabarError(f"run {run_id}: {first_line(exc)}") from None
     try:
         local = mlflow.artifacts.download_artifacts(
             run_id=run_id, artifact_path=RESOLVED_CONFIG_ARTIFACT
@@ -84,21 +82,21 @@ def export_model(model: str, output: str | Path) -> Path:
     staging = output.parent / f".{output.name}.partial-{uuid.uuid4().hex[:8]}"
     staging.mkdir()
     try:
-        model_file = staging / persist.SKOPS_FILE
-        persist.save_skops(pipeline, model_file)
-        persist.load_skops(model_file)  # the export must load under the policy it ships with
+        model_file = staging / model_files.SKOPS_FILE
+        model_files.save_skops(pipeline, model_file)
+        model_files.load_skops(model_file)  # the export must load under the policy it ships with
         write_metadata(
             staging,
             {
                 "format": EXPORT_FORMAT,
                 "format_version": EXPORT_FORMAT_VERSION,
                 "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                "model_file": persist.SKOPS_FILE,
+                "model_file": model_files.SKOPS_FILE,
                 "sha256": sha256_of(model_file),
                 "labels": class_labels(pipeline),
                 "multi_label": is_multi_label(pipeline),
                 "text_column": pipeline.named_steps["normalize"].text_column,
-                "skops_trusted_types": persist.types_to_trust(pipeline),
+                "skops_trusted_types": model_files.types_to_trust(pipeline),
                 "versions": running_versions(),
                 **provenance,
             },

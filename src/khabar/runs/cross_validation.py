@@ -1,9 +1,8 @@
-"""Metrics and cross-validation. One metrics function serves CV, the test set, `khabar
-evaluate` and the benchmarks."""
+"""Cross-validation: fold counts, k-fold splits with extra rows always in training, and
+the CV loop (optionally over cached features)."""
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Sequence
 
@@ -11,73 +10,15 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 from sklearn.base import clone
-from sklearn.metrics import (
-    accuracy_score,
-    f1_score,
-    hamming_loss,
-    precision_recall_fscore_support,
-)
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import MultiLabelBinarizer
 from tqdm.auto import tqdm
 
-from khabar.config import GroupedMetricConfig
+from khabar.data.config import ExperimentConfig, GroupedMetricConfig
+from khabar.data.fit_set import FitSet
 from khabar.errors import KhabarError
-
-
-def metric_key(label: str) -> str:
-    """Class names inside metric keys: MLflow accepts letters, digits, _ - . / and spaces."""
-    return re.sub(r"[^0-9A-Za-z_.-]+", "_", label)
-
-
-def compute_metrics(
-    y_true: Sequence,
-    y_pred: Sequence,
-    labels: Sequence[str],
-    *,
-    multi_label: bool = False,
-    groups: Sequence | None = None,
-    grouped: GroupedMetricConfig | None = None,
-) -> dict[str, float]:
-    """All metrics of one prediction, flat name -> number."""
-    labels = list(labels)
-    if multi_label:
-        binarizer = MultiLabelBinarizer(classes=labels)
-        truth, pred = binarizer.fit_transform(y_true), binarizer.transform(y_pred)
-        metrics = {
-            "f1_micro": f1_score(truth, pred, average="micro", zero_division=0),
-            "f1_macro": f1_score(truth, pred, average="macro", zero_division=0),
-            "hamming_loss": hamming_loss(truth, pred),
-            "subset_accuracy": accuracy_score(truth, pred),
-        }
-    else:
-        truth, pred = list(y_true), list(y_pred)
-        metrics = {
-            "accuracy": accuracy_score(truth, pred),
-            "f1_macro": f1_score(truth, pred, labels=labels, average="macro", zero_division=0),
-        }
-    precision, recall, f1, support = precision_recall_fscore_support(
-        truth, pred, labels=None if multi_label else labels, zero_division=0
-    )
-    for i, label in enumerate(labels):
-        key = metric_key(label)
-        metrics[f"precision_{key}"] = precision[i]
-        metrics[f"recall_{key}"] = recall[i]
-        metrics[f"f1_{key}"] = f1[i]
-    if grouped is not None and groups is not None and not multi_label:
-        metrics[grouped.name] = grouped_f1(truth, pred, groups, grouped.labels)
-    return {name: float(value) for name, value in metrics.items()}
-
-
-def grouped_f1(y_true: Sequence, y_pred: Sequence, groups: Sequence, labels: list[str]) -> float:
-    """Macro-F1 over `labels` within each group, averaged over groups (StanceEval on Mawqif)."""
-    frame = pd.DataFrame({"true": list(y_true), "pred": list(y_pred), "group": list(groups)})
-    scores = [
-        f1_score(part["true"], part["pred"], labels=labels, average="macro", zero_division=0)
-        for _, part in frame.groupby("group", sort=True)
-    ]
-    return float(np.mean(scores))
+from khabar.model.pipeline import class_labels, class_scores, predict_labels
+from khabar.record.metrics import compute_metrics
 
 
 def choose_folds(labels: Sequence, requested: int, multi_label: bool) -> tuple[int, str | None]:
@@ -185,7 +126,7 @@ def cross_validate(
     repeats: int = 1,
 ) -> tuple[dict[str, float], list[dict[str, float]]]:
     """K-fold CV (stratified for single-label). Returns mean/std per metric and fold metrics.
-    With a `khabar.cache.FeatureCache`, each fold's features are computed once and reused.
+    With a `khabar.runs.feature_cache.FeatureCache`, each fold's features are computed once and reused.
     The last `always_train` rows are extra training data: in every fold, never scored.
     `fit_labels`: what the models are fit on, row by row, when it differs from the scored
     labels `y` (joint labels, data.auxiliary_label_column); folds are stratified on `y`.
@@ -219,3 +160,53 @@ def cross_validate(
         summary[f"cv_{name}_mean"] = float(np.mean(values))
         summary[f"cv_{name}_std"] = float(np.std(values))
     return summary, fold_metrics
+
+
+def out_of_fold_predictions(
+    pipeline: Pipeline, fit: FitSet, config: ExperimentConfig, folds: int, labels: list[str]
+) -> tuple[list, np.ndarray, str]:
+    """Each scored row of `fit` predicted by a model fit on the other folds (the CV's first
+    repeat's folds), extra rows in every fit.
+
+    Parameters
+    ----------
+    pipeline : Pipeline
+        The (unfitted) Pipeline, cloned for each fold.
+    fit : FitSet
+        The rows; the last `fit.extra_rows` are never scored.
+    config : ExperimentConfig
+        Its seed and task choose the folds.
+    folds : int
+        The fold count.
+    labels : list of str
+        The score matrix's columns, in order.
+
+    Returns
+    -------
+    tuple of (list, ndarray, str)
+        Predicted labels, scores (one column per label), and the score kind
+        ("probability" or "decision").
+    """
+    splits = cv_splits(
+        fit.inputs,
+        fit.labels,
+        folds=folds,
+        seed=config.seed,
+        multi_label=config.task == "multi_label",
+        always_train=fit.extra_rows,
+    )
+    scored = len(fit.labels) - fit.extra_rows
+    predicted: list = [None] * scored
+    scores = np.zeros((scored, len(labels)))
+    kind = "decision"
+    for train_rows, test_rows in splits:
+        model = clone(pipeline).fit(
+            fit.inputs.iloc[train_rows], [fit.fit_labels[i] for i in train_rows]
+        )
+        rows = fit.inputs.iloc[test_rows]
+        fold_scores, kind = class_scores(model, rows)
+        columns = [labels.index(label) for label in class_labels(model)]
+        scores[np.ix_(test_rows, columns)] = fold_scores
+        for i, label in zip(test_rows, predict_labels(model, rows), strict=True):
+            predicted[i] = label
+    return predicted, scores, kind

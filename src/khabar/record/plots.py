@@ -22,7 +22,7 @@ from sklearn.metrics import (  # noqa: E402
 )
 from sklearn.preprocessing import label_binarize  # noqa: E402
 
-from khabar.evaluate import metric_key  # noqa: E402
+from khabar.record.metrics import metric_key  # noqa: E402
 
 # Matplotlib 3.11 lays text out with libraqm, which joins Arabic letters and orders
 # right-to-left runs itself; reshaping again would reverse and break the words. Older

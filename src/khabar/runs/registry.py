@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import mlflow
 from mlflow.exceptions import MlflowException
 
-from khabar.errors import KhabarError
-from khabar.track import use_store
+from khabar.errors import KhabarError, first_line
+from khabar.record.tracking import use_store
 
 MODEL_ARTIFACT_NAME = "model"  # the name train.py logs the Pipeline under
 
@@ -31,11 +31,6 @@ class Registered:
         )
 
 
-def _first_line(exc: Exception) -> str:
-    text = getattr(exc, "message", None) or str(exc)
-    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-
-
 def logged_model_id(run_id: str) -> str:
     """The id of the model a khabar training run logged (MLflow 3 'logged model')."""
     client = mlflow.MlflowClient()
@@ -43,7 +38,7 @@ def logged_model_id(run_id: str) -> str:
         run = client.get_run(run_id)
     except MlflowException as exc:
         raise KhabarError(
-            f"run {run_id}: not found in {mlflow.get_tracking_uri()} ({_first_line(exc)})"
+            f"run {run_id}: not found in {mlflow.get_tracking_uri()} ({first_line(exc)})"
         ) from None
     models = mlflow.search_logged_models(
         experiment_ids=[run.info.experiment_id],
@@ -66,7 +61,7 @@ def register(run_id: str, name: str, alias: str | None = None) -> Registered:
         # with its versions, which the UI's runs table shows as "NAME vN".
         version = mlflow.register_model(f"models:/{model_id}", name)
     except MlflowException as exc:
-        raise KhabarError(f"cannot register run {run_id} as {name!r}: {_first_line(exc)}") from None
+        raise KhabarError(f"cannot register run {run_id} as {name!r}: {first_line(exc)}") from None
     if alias:
         try:
             client.set_registered_model_alias(name, alias, version.version)
@@ -74,7 +69,7 @@ def register(run_id: str, name: str, alias: str | None = None) -> Registered:
             # No version without the alias the user asked for: they re-run with a valid one.
             client.delete_model_version(name, version.version)
             raise KhabarError(
-                f"cannot set alias {alias!r} on {name!r}: {_first_line(exc)}"
+                f"cannot set alias {alias!r} on {name!r}: {first_line(exc)}"
             ) from None
     return Registered(name, str(version.version), run_id, alias)
 
@@ -98,5 +93,5 @@ def run_id_of(model_uri: str) -> str | None:
         if name and version.isdigit():
             return client.get_model_version(name, version).run_id
     except MlflowException as exc:
-        raise KhabarError(f"{model_uri}: {_first_line(exc)}") from None
+        raise KhabarError(f"{model_uri}: {first_line(exc)}") from None
     return None

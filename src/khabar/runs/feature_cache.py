@@ -34,12 +34,14 @@ import sklearn
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
-from khabar import persist
+import khabar.model
 from khabar.errors import KhabarError
-from khabar.word_vectors import vectors_key, word_vector_step
+from khabar.model.word_vectors import vectors_key, word_vector_step
+from khabar.record import model_files
 
 DEFAULT_FOLDER = Path(".khabar-cache") / "features"
-_FEATURE_MODULES = ("normalize.py", "features.py", "char_ngrams.py", "word_vectors.py", "cache.py")
+# Every estimator of a Pipeline lives in the model layer: its source shapes the features.
+MODEL_LAYER = Path(khabar.model.__file__).parent
 
 
 def _memory_budget() -> int:
@@ -97,13 +99,30 @@ def texts_digest(texts: Sequence[str]) -> str:
     return digest.hexdigest()
 
 
+def code_fingerprint(folder: Path) -> str:
+    """A hash of every Python source file under `folder` (names and contents, in a fixed
+    order), of this module (how entries are stored) and of scikit-learn's version.
+
+    Parameters
+    ----------
+    folder : Path
+        A package folder; the cache uses the model layer's.
+
+    Returns
+    -------
+    str
+        A hex digest that changes when any of those files changes.
+    """
+    digest = hashlib.sha256(sklearn.__version__.encode())
+    for path in [*sorted(Path(folder).rglob("*.py")), Path(__file__)]:
+        digest.update(path.relative_to(path.parents[1]).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 @cache
 def _code_digest() -> str:
-    folder = Path(__file__).parent
-    digest = hashlib.sha256(sklearn.__version__.encode())
-    for name in _FEATURE_MODULES:
-        digest.update((folder / name).read_bytes())
-    return digest.hexdigest()
+    return code_fingerprint(MODEL_LAYER)
 
 
 def _word_vector_keys(steps: Pipeline) -> list[str]:
@@ -148,7 +167,7 @@ class FeatureCache:
         if entry.is_dir():
             try:
                 found = FeatureSet(
-                    persist.load_skops(entry / "steps.skops"),
+                    model_files.load_skops(entry / "steps.skops"),
                     sp.load_npz(entry / "fit.npz"),
                     sp.load_npz(entry / "eval.npz"),
                 )
@@ -164,7 +183,7 @@ class FeatureCache:
         temporary = self.folder / f".{key}.{os.getpid()}.tmp"
         temporary.mkdir(parents=True, exist_ok=True)
         try:
-            persist.save_skops(fitted, temporary / "steps.skops")
+            model_files.save_skops(fitted, temporary / "steps.skops")
             sp.save_npz(temporary / "fit.npz", fit_matrix, compressed=False)
             sp.save_npz(temporary / "eval.npz", eval_matrix, compressed=False)
             os.replace(temporary, entry)

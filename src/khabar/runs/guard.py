@@ -10,9 +10,35 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from khabar.config import ExperimentConfig
+from khabar.data.config import ExperimentConfig, read_config
 from khabar.errors import KhabarError
-from khabar.track import check_reachable, tracking_uri
+from khabar.model.classifiers import check_model_config
+from khabar.record.tracking import check_reachable, tracking_uri
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
+    """Read and validate an experiment config: its structure (the data layer's
+    `read_config`), then what only the model layer knows (the classifier's name and
+    parameters). Every problem is one KhabarError line naming the file and the key.
+
+    Parameters
+    ----------
+    path : str or Path
+        The YAML config file.
+    overrides : list of str, optional
+        ``KEY=VALUE`` settings of dotted keys, as ``--set`` takes them.
+
+    Returns
+    -------
+    ExperimentConfig
+        The validated config.
+    """
+    config = read_config(path, overrides)
+    try:
+        check_model_config(config.model.name, config.model.params)
+    except ValueError as exc:
+        raise KhabarError(f"{path}: {exc}") from None
+    return config
 
 
 def check_input_files(config: ExperimentConfig) -> None:
@@ -34,7 +60,7 @@ def check_input_files(config: ExperimentConfig) -> None:
         if not path.is_file():
             raise KhabarError(f"{field}: {value} is a folder; expected a data file")
     if config.features.word_vectors is not None:
-        from khabar.word_vectors import check_sources, require_gensim
+        from khabar.model.word_vectors import check_sources, require_gensim
 
         require_gensim()
         check_sources(config.features.word_vectors)

@@ -15,8 +15,8 @@ from sklearn.svm import LinearSVC
 from sklearn.utils.metaestimators import available_if
 
 from khabar.errors import KhabarError
-from khabar.linear_svm import FastLinearSVC
-from khabar.nbsvm import NBSVMClassifier
+from khabar.model.linear_svm import FastLinearSVC
+from khabar.model.nbsvm import NBSVMClassifier
 
 # name -> (estimator class, defaults khabar sets on top of scikit-learn's own)
 REGISTRY: dict[str, tuple[type[BaseEstimator], dict[str, Any]]] = {

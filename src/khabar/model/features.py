@@ -7,9 +7,10 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import FeatureUnion
 
-from khabar.char_ngrams import CharNgramTfidf, require_numba
-from khabar.config import FeaturesConfig, TfidfConfig
-from khabar.word_vectors import WordVectorFeatures
+from khabar.data.config import FeaturesConfig, TfidfConfig
+from khabar.model.char_ngrams import ENGINE_SETTING, CharNgramTfidf
+from khabar.model.compiled import require_numba
+from khabar.model.word_vectors import WordVectorFeatures
 
 
 def build_vectorizer(settings: TfidfConfig) -> TfidfVectorizer | CharNgramTfidf:
@@ -22,7 +23,7 @@ def build_vectorizer(settings: TfidfConfig) -> TfidfVectorizer | CharNgramTfidf:
         "sublinear_tf": settings.sublinear_tf,
     }
     if settings.engine == "fast":
-        require_numba()
+        require_numba(ENGINE_SETTING)
         return CharNgramTfidf(**shared, dtype=settings.dtype, n_jobs=settings.n_jobs)
     return TfidfVectorizer(
         **shared,

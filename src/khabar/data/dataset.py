@@ -107,9 +107,13 @@ def _read_table(path: Path, encoding: str, columns: set[str] | None) -> pd.DataF
         raise KhabarError(f"{path}: file is empty")
     if suffix in (".jsonl", ".json"):
         frame = _parse_jsonl(path, text)
-    elif suffix == ".txt":
-        lines = text.splitlines()
-        frame = pd.DataFrame({"text": lines}, dtype=object)
+    elif suffix == ".txt":  # one text per line; blank lines separate, and are skipped
+        numbered = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+        frame = pd.DataFrame(
+            {"line": [n for n, _ in numbered], "text": [line for _, line in numbered]}
+        ).astype({"text": object})
+        frame.attrs["line_numbers"] = frame["line"].tolist()
+        frame.attrs["text_lines"] = True
     else:
         frame = _parse_csv(path, text, sep="\t" if suffix == ".tsv" else ",")
     if frame.empty:
@@ -222,23 +226,52 @@ def require_columns(frame: pd.DataFrame, columns: list[str], path: str | Path) -
         )
 
 
+def _text_problem(value) -> str | None:
+    """Why a cell is not a usable text ("missing", "empty", "not a text: …"), or None."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return "is missing"
+    if isinstance(value, (list, tuple, dict)) or hasattr(value, "tolist"):
+        return f"is not a text: {_short(value)}"
+    if not str(value).strip():
+        return "is empty"
+    return None
+
+
 def clean_texts(frame: pd.DataFrame, column: str, path: str | Path) -> list[str]:
-    """Texts as strings; an empty, whitespace-only or missing text is an error naming its row."""
+    """Texts as strings; an empty, whitespace-only or missing text is an error naming its row.
+
+    Raises
+    ------
+    KhabarError
+        The column is absent, or a row's text is missing, empty or not a text.
+    """
     require_columns(frame, [column], path)
     texts = []
     for position, value in enumerate(frame[column].tolist()):
-        if value is None or (isinstance(value, float) and pd.isna(value)):
-            raise KhabarError(f"{path}: {row_location(frame, position)}: {column!r} is missing")
-        if isinstance(value, (list, tuple, dict)) or hasattr(value, "tolist"):
-            raise KhabarError(
-                f"{path}: {row_location(frame, position)}: {column!r} is not a text: "
-                f"{_short(value)}"
-            )
-        value = str(value)
-        if not value.strip():
-            raise KhabarError(f"{path}: {row_location(frame, position)}: {column!r} is empty")
-        texts.append(value)
+        problem = _text_problem(value)
+        if problem is not None:
+            raise KhabarError(f"{path}: {row_location(frame, position)}: {column!r} {problem}")
+        texts.append(str(value))
     return texts
+
+
+def texts_or_reasons(
+    frame: pd.DataFrame, column: str, path: str | Path
+) -> tuple[list[str | None], list[str | None]]:
+    """Texts where a row has one, None where it is missing or empty, with the reason
+    ("missing text" / "empty text") in the second list: prediction on a large batch
+    skips such rows rather than refusing the file. A cell that is not a text at all (a
+    list, a number array) is still an error naming its row."""
+    require_columns(frame, [column], path)
+    texts: list[str | None] = []
+    reasons: list[str | None] = []
+    for position, value in enumerate(frame[column].tolist()):
+        problem = _text_problem(value)
+        if problem is not None and problem.startswith("is not a text"):
+            raise KhabarError(f"{path}: {row_location(frame, position)}: {column!r} {problem}")
+        texts.append(None if problem else str(value))
+        reasons.append(problem and f"{problem.removeprefix('is ')} text")
+    return texts, reasons
 
 
 def _short(value, limit: int = 80) -> str:
@@ -302,6 +335,8 @@ class LabeledData:
     notes: list[str] = field(default_factory=list)
     # Test rows whose text also occurs in this (training) data; set when a test set is loaded.
     leaked_test_rows: int = 0
+    # Rows without text dropped on loading (data.empty_texts: drop): ids, else lines or rows.
+    dropped_empty: list[str] = field(default_factory=list)
 
     @property
     def label_counts(self) -> dict[str, int]:
@@ -336,18 +371,67 @@ def load_labeled(
     encoding: str = "utf-8",
     extra_columns: tuple[str, ...] = (),
     needed_columns_only: bool = False,
+    empty_texts: str = "refuse",
 ) -> LabeledData:
-    """`needed_columns_only`: keep just the text, label, extra and `id` columns (JSONL is
-    then read without the rest, e.g. a corpus's title and content beside its text)."""
+    """A labeled file, checked row by row.
+
+    Parameters
+    ----------
+    path : str or Path
+        A .csv, .tsv, .jsonl, .json, .parquet or .txt file.
+    text_column, label_column : str
+        The texts' and the labels' columns.
+    multi_label : bool, default False
+        Labels are lists (a JSON list, or a list-like string in CSV).
+    encoding : str, default "utf-8"
+        The file's encoding.
+    extra_columns : tuple of str
+        Further columns that must be present (kept in `frame`).
+    needed_columns_only : bool, default False
+        Keep just the text, label, extra and `id` columns (JSONL is then read without the
+        rest, e.g. a corpus's title and content beside its text).
+    empty_texts : {"refuse", "drop"}, default "refuse"
+        A row without text is an error naming it, or is dropped and listed in
+        `dropped_empty` (its id, else its line or row).
+
+    Returns
+    -------
+    LabeledData
+    """
     needed = {"id", text_column, label_column, *extra_columns} if needed_columns_only else None
     frame = read_table(path, encoding, needed)
     require_columns(frame, [text_column, label_column, *extra_columns], path)
+    dropped: list[str] = []
+    if empty_texts == "drop":
+        frame, dropped = _drop_empty_texts(frame, text_column, path)
     texts = clean_texts(frame, text_column, path)
     labels = clean_labels(frame, label_column, path, multi_label)
     frame = frame.copy()
     # object dtype keeps references to `texts`; pandas' str dtype would copy them all
     frame[text_column] = pd.Series(texts, index=frame.index, dtype=object)
-    return LabeledData(str(path), frame, texts, labels, content_hash(path))
+    data = LabeledData(str(path), frame, texts, labels, content_hash(path))
+    data.dropped_empty = dropped
+    return data
+
+
+def _drop_empty_texts(
+    frame: pd.DataFrame, column: str, path: str | Path
+) -> tuple[pd.DataFrame, list[str]]:
+    """`frame` without its rows whose text is missing or empty, and those rows' names
+    (the `id`, else the line or row)."""
+    texts, _ = texts_or_reasons(frame, column, path)
+    empty = [i for i, text in enumerate(texts) if text is None]
+    if not empty:
+        return frame, []
+    if len(empty) == len(texts):
+        raise KhabarError(f"{path}: every row's {column!r} is empty or missing")
+    ids = frame["id"].tolist() if "id" in frame.columns else None
+    names = [str(ids[i]) if ids else row_location(frame, i) for i in empty]
+    keep = sorted(set(range(len(texts))) - set(empty))
+    lines = frame.attrs.get("line_numbers")
+    kept = frame.iloc[keep].reset_index(drop=True)
+    kept.attrs = {**frame.attrs, **({"line_numbers": [lines[i] for i in keep]} if lines else {})}
+    return kept, names
 
 
 def map_labels(data: LabeledData, mapping: dict[str, str], field: str) -> list:

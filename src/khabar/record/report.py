@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from khabar.errors import KhabarError
+
+
+def safe_name(text: str) -> str:
+    """`text` as a file or folder name: letters, digits, '_', '-', '.' kept, any other
+    character '_', no leading dot."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", text).lstrip("._") or "report"
+
+
+def timestamped_name(text: str) -> str:
+    """The one naming rule of runs and report folders: a safe name, '-', the local time
+    (``topic-20261207-153000``)."""
+    return f"{safe_name(text)}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 @dataclass
@@ -106,7 +120,7 @@ def write_report(report_dir: Path, inputs: ReportInputs) -> list[Path]:
     end, so an interrupted run leaves no half-written report and never touches earlier
     ones. Returns the files written; their folder is the report's."""
     # matplotlib is imported here, after the fit: at the peak of training it is not needed.
-    from khabar import plots
+    from khabar.record import plots
 
     report_dir = Path(report_dir)
     # The process id keeps two runs that share a name from sharing a partial folder.

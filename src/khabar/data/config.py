@@ -69,6 +69,9 @@ class DataConfig(_Strict):
     # train on every row and judge by cross-validation (small corpora such as realnews-dev).
     test_size: float = Field(0.2, ge=0, lt=1)
     drop_leaked: bool = False
+    # A row without text (SaudiNewsNet has articles with neither title nor content): refused
+    # with its row named, or dropped and counted (ids in the run's params and summary).
+    empty_texts: Literal["refuse", "drop"] = "refuse"
     # More labeled files added to the training data of every fit: each CV fold and the
     # final model. Never scored: CV and test metrics stay on data.train/test. A path (same
     # columns and labels as data.train) or an ExtraTrainFile (its own columns, a label map).
@@ -81,7 +84,7 @@ class DataConfig(_Strict):
     ] = Field(default_factory=list)
     # A second label column learned jointly with label_column (Mawqif's `sentiment` beside
     # `stance`): the classifier learns their combinations and predicts label_column only
-    # (khabar.decision.JointLabelClassifier). Read when training, never when predicting.
+    # (khabar.model.decision.JointLabelClassifier). Read when training, never when predicting.
     auxiliary_label_column: str | None = None
 
     def extra_train_files(self) -> list[ExtraTrainFile]:
@@ -123,7 +126,7 @@ class TfidfConfig(_Strict):
     max_features: int | None = None
     sublinear_tf: bool = True
     dtype: Literal["float32", "float64"] = "float32"
-    # "fast": khabar.char_ngrams (same features, compiled, threaded); char n-grams only.
+    # "fast": khabar.model.char_ngrams (same features, compiled, threaded); char n-grams only.
     engine: Literal["sklearn", "fast"] = "sklearn"
     n_jobs: int = -1  # threads for engine "fast" (-1: all cores)
 
@@ -152,7 +155,7 @@ class TfidfConfig(_Strict):
 
 
 class WordVectorsConfig(_Strict):
-    """Word vectors trained on unlabeled text (khabar.word_vectors): their mean per text
+    """Word vectors trained on unlabeled text (khabar.model.word_vectors): their mean per text
     joins the n-gram features."""
 
     # A folder of SaudiNewsNet ZIPs, or a table file (.jsonl, .csv, ...) with `text_column`.
@@ -224,7 +227,7 @@ class EvaluationConfig(_Strict):
     # assignment moves the mean by ~0.02; repeats make comparisons between configs steadier.
     cv_repeats: int = Field(1, ge=1)
     cross_validate: bool = True  # false: score on the test set only (corpus-sized data)
-    cache_features: bool = False  # reuse featurized folds/test via khabar.cache (sweeps)
+    cache_features: bool = False  # reuse featurized folds/test via khabar.runs.feature_cache (sweeps)
     write_report: bool = True  # plots + summary.md under reports/ (sweeps turn it off)
     log_model: bool = True  # log the fitted Pipeline to MLflow (sweeps turn it off)
     n_jobs: int = 1
@@ -256,9 +259,6 @@ class ExperimentConfig(_Strict):
 
     @model_validator(mode="after")
     def _known_model(self) -> ExperimentConfig:
-        from khabar.classifiers import check_model_config
-
-        check_model_config(self.model.name, self.model.params)
         if self.model.exclude_from_predictions and self.task == "multi_label":
             raise ValueError("model.exclude_from_predictions is for single_label tasks only")
         if self.features.word_vectors is not None and self.features.target_column:
@@ -374,8 +374,10 @@ def _first_error(path: Path, error: ValidationError) -> str:
     return f"{path}: {where + ': ' if where else ''}{message}{detail}"
 
 
-def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
-    """Read, override and validate an experiment config; every problem is one KhabarError line."""
+def read_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
+    """Read, override and validate an experiment config's structure; every problem is one
+    KhabarError line. `khabar.runs.guard.load_config` adds the model layer's checks (the
+    classifier's name and parameters)."""
     path = Path(path)
     if not path.is_file():
         raise KhabarError(f"config file not found: {path}")

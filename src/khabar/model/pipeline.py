@@ -5,19 +5,14 @@ from __future__ import annotations
 import numpy as np
 from sklearn.pipeline import Pipeline
 
-from khabar.classifiers import MultiLabelOneVsRest, build_classifier
-from khabar.config import ExperimentConfig
-from khabar.decision import ExcludeFromPredictions, JointLabelClassifier
-from khabar.features import build_features
-from khabar.normalize import ArabicNormalizer
-from khabar.target_aware import TargetAwareFeatures
-from khabar.word_vectors import word_vector_step
-
-
-def input_columns(config: ExperimentConfig) -> list[str]:
-    """Every input column the Pipeline reads: the text, then any extra column."""
-    target = config.features.target_column
-    return [config.data.text_column] + ([target] if target else [])
+from khabar.data.config import ExperimentConfig
+from khabar.data.fit_set import input_columns
+from khabar.model.classifiers import MultiLabelOneVsRest, build_classifier
+from khabar.model.decision import ExcludeFromPredictions, JointLabelClassifier
+from khabar.model.features import build_features
+from khabar.model.normalize import ArabicNormalizer
+from khabar.model.target_aware import TargetAwareFeatures
+from khabar.model.word_vectors import word_vector_step
 
 
 def build_pipeline(config: ExperimentConfig) -> Pipeline:

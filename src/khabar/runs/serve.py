@@ -15,9 +15,9 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from khabar.errors import KhabarError
-from khabar.modelinfo import running_versions
-from khabar.pipeline import class_labels, is_multi_label
-from khabar.predict import load_model, predict_frame
+from khabar.model.pipeline import class_labels, is_multi_label
+from khabar.record.model_info import running_versions
+from khabar.runs.predict import load_model, predict_frame
 
 MAX_BODY_BYTES = 32 * 1024 * 1024  # a batch of news texts, not a corpus: send corpora in parts
 REQUEST_NAME = "request"  # stands in for a file name in the errors predict_frame raises
@@ -61,7 +61,9 @@ def request_frame(body: bytes, content_type: str, text_column: str) -> pd.DataFr
 def predictions(model: Pipeline, frame: pd.DataFrame) -> list[dict[str, Any]]:
     if frame.empty:
         return []
-    return predict_frame(model, frame, REQUEST_NAME).to_dict(orient="records")
+    output = predict_frame(model, frame, REQUEST_NAME)
+    # A row without text scores NaN, which JSON cannot hold: null instead.
+    return output.astype(object).where(output.notna(), None).to_dict(orient="records")
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -6,6 +6,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils.metaestimators import available_if
 
+from khabar.data.fit_set import JOINT_SEPARATOR, main_label
+
 
 def _inner_has(method: str):
     return lambda self: hasattr(self.estimator, method)
@@ -58,23 +60,6 @@ class ExcludeFromPredictions(ClassifierMixin, BaseEstimator):
         return self.estimator_.coef_
 
 
-# Joins a row's main and auxiliary labels into one class name for JointLabelClassifier.
-# The unit separator never occurs in a real label; labels holding it are refused.
-JOINT_SEPARATOR = "\x1f"
-
-
-def joint_labels(main: list[str], auxiliary: list[str]) -> list[str]:
-    """`main` and `auxiliary` labels as joint class names ("Favor" + "Positive")."""
-    for label in (*main, *auxiliary):
-        if JOINT_SEPARATOR in label:
-            raise ValueError(f"label {label!r} holds the character U+001F")
-    return [f"{m}{JOINT_SEPARATOR}{a}" for m, a in zip(main, auxiliary, strict=True)]
-
-
-def main_label(label: str) -> str:
-    return str(label).split(JOINT_SEPARATOR, 1)[0]
-
-
 class JointLabelClassifier(ClassifierMixin, BaseEstimator):
     """Learns main x auxiliary classes (stance x sentiment: "Favor, Positive", "Favor,
     Neutral", ...) and predicts the main label. A main class that mixes unlike texts (Favor
@@ -91,7 +76,7 @@ class JointLabelClassifier(ClassifierMixin, BaseEstimator):
         joint = [str(c) for c in self.estimator_.classes_]
         if not all(JOINT_SEPARATOR in c for c in joint):
             raise ValueError(
-                "JointLabelClassifier needs joint labels (khabar.decision.joint_labels)"
+                "JointLabelClassifier needs joint labels (khabar.model.decision.joint_labels)"
             )
         mains = [main_label(c) for c in joint]
         self.classes_ = np.asarray(sorted(set(mains)), dtype=object)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import importlib
+import sys
 from pathlib import Path
 
 from sklearn.pipeline import Pipeline
 
 from khabar.errors import KhabarError
+from khabar.version import __version__
 
 
 def _skops_io():
@@ -59,7 +61,49 @@ def save_skops(model: Pipeline, path: Path) -> None:
     _skops_io().dump(model, path)
 
 
+def _legacy_module(name: str) -> str | None:
+    """The module a type name from before the layers lives in now: models saved by khabar
+    0.1's flat layout name e.g. `khabar.normalize.ArabicNormalizer`; every estimator class
+    moved, under its module's name, into the model layer (`khabar.model.normalize`)."""
+    parts = name.split(".")
+    if len(parts) == 3 and parts[0] == "khabar":
+        return f"khabar.model.{parts[1]}"
+    return None
+
+
+def _alias_legacy_modules(names: list[str]) -> None:
+    """Make old flat module paths importable as the model layer's modules, so skops (which
+    imports a type's recorded module) finds them. Only model-layer modules are aliased."""
+    for name in names:
+        old = name.rsplit(".", 1)[0]
+        new = _legacy_module(name)
+        if new is None or old in sys.modules:
+            continue
+        try:
+            sys.modules[old] = importlib.import_module(new)
+        except ImportError:
+            continue  # no such module in the model layer: the type stays unresolved, refused
+
+
 def load_skops(path: Path) -> Pipeline:
+    """Load a Pipeline from a skops file under khabar's trust policy.
+
+    Parameters
+    ----------
+    path : Path
+        A ``model.skops`` file.
+
+    Returns
+    -------
+    Pipeline
+        The fitted scikit-learn Pipeline.
+
+    Raises
+    ------
+    KhabarError
+        The file is missing, unreadable, names a type outside the policy, or holds
+        something other than a Pipeline.
+    """
     path = Path(path)
     if not path.is_file():
         raise KhabarError(f"model file not found: {path}")
@@ -67,6 +111,7 @@ def load_skops(path: Path) -> Pipeline:
         needed = untrusted_types(path)
     except Exception as exc:  # a damaged or foreign file: skops raises many types
         raise KhabarError(f"{path}: not a readable skops model file: {exc}") from None
+    _alias_legacy_modules(needed)
     # Only trusted packages are imported to look a name up, so the check runs no foreign code.
     refused = [t for t in needed if not is_trusted_type(t)]
     if refused:
@@ -85,10 +130,8 @@ def pip_requirements(model: Pipeline) -> list[str]:
     loads the model again in a subprocess, seconds per run that add up in a sweep."""
     from importlib.metadata import version
 
-    from khabar import __version__
-
     names = ["scikit-learn", "skops", "numpy", "scipy", "pandas"]
     parts = [model, *model.get_params(deep=True).values()]
-    if any(type(p).__module__ in ("khabar.char_ngrams", "khabar.linear_svm") for p in parts):
-        names.append("numba")
+    # A compiled estimator says what it needs beyond scikit-learn (numba).
+    names += sorted({r for p in parts for r in getattr(type(p), "extra_requirements", ())})
     return [f"khabar=={__version__}", *(f"{name}=={version(name)}" for name in names)]

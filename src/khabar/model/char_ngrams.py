@@ -13,7 +13,6 @@ vocabulary are open-addressing hash tables. The fitted state is a few numpy arra
 
 from __future__ import annotations
 
-import os
 import re
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -22,29 +21,18 @@ from functools import cache
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
 
 from khabar.heap import release_free_heap
+from khabar.model.compiled import njit, require_numba, thread_count
+from khabar.model.normalize import as_text_list
 
-try:
-    from numba import njit
-except ImportError:  # the "scale" extra is optional; the error names what to install
-    njit = None
-
+ENGINE_SETTING = "features.char.engine=fast (or set features.char.engine=sklearn)"
 SPACE_ID = 1  # every whitespace character, and the padding around char_wb words
 FIRST_CHAR_ID = 2
 _EMPTY = 0  # hash-table slot marker; no n-gram packs to 0 because ids start at 1
 _MAX_CODEPOINT = 0x110000
 _WHITE_SPACES = re.compile(r"\s\s+")  # what scikit-learn's char analyzers collapse
-
-
-def require_numba() -> None:
-    from khabar.errors import KhabarError
-
-    if njit is None:
-        raise KhabarError(
-            "features engine 'fast' needs numba: pip install 'khabar[scale]' "
-            "(or set features.char.engine=sklearn)"
-        )
 
 
 @cache
@@ -329,22 +317,60 @@ if njit is not None:
 # --- the transformer ---------------------------------------------------------------------
 
 
-def _as_texts(X) -> list[str]:  # noqa: N803
-    if isinstance(X, list):
-        return X
-    if getattr(X, "ndim", 1) == 2:  # a one-column table
-        X = X.iloc[:, 0] if hasattr(X, "iloc") else X[:, 0]  # noqa: N806
-    if isinstance(X, str):
-        raise TypeError("expected a sequence of texts, got a single string; wrap it in a list")
-    return ["" if v is None else str(v) for v in X]
-
-
 class CharNgramTfidf(TransformerMixin, BaseEstimator):
     """TF-IDF over character n-grams; the fast engine behind `features.char.engine: fast`.
 
-    Parameters mirror scikit-learn's TfidfVectorizer. `n_jobs` threads (-1: all cores)
-    share the work; `chunk_chars` bounds the characters handled at once (memory).
+    Computes the matrix of scikit-learn's ``TfidfVectorizer(analyzer=analyzer,
+    norm="l2", smooth_idf=True)`` (its columns in another order) with compiled loops, in
+    parallel threads over chunks of documents. Needs numba (the "scale" extra).
+
+    Parameters
+    ----------
+    analyzer : {"char_wb", "char"}, default="char_wb"
+        "char_wb": n-grams inside words padded with a space; "char": n-grams over the
+        whole text, runs of whitespace collapsed.
+    ngram_range : tuple of (int, int), default=(2, 5)
+        The smallest and largest n.
+    min_df : int or float, default=1
+        Drop n-grams found in fewer documents (a float: a fraction of the documents).
+    max_df : int or float, default=1.0
+        Drop n-grams found in more documents (a float: a fraction of the documents).
+    max_features : int, default=None
+        Keep only the n-grams with the largest counts over the fit texts.
+    sublinear_tf : bool, default=False
+        Use 1 + log(tf) for term frequencies.
+    lowercase : bool, default=True
+        Lowercase the texts first.
+    dtype : {"float32", "float64"}, default="float32"
+        The type of the output values and of `idf_`.
+    n_jobs : int, default=-1
+        Threads sharing the work; -1 means one per core.
+    chunk_chars : int, default=250_000
+        Characters handled at once by one thread (bounds the memory).
+
+    Attributes
+    ----------
+    alphabet_ : ndarray of int32
+        The code points seen in training, sorted; each gets a small id.
+    bits_ : int
+        Bits per character id in a packed n-gram.
+    vocabulary_keys_ : ndarray of int64
+        The packed n-grams of the columns, sorted.
+    idf_ : ndarray of shape (n_features_,)
+        Inverse document frequency of each column.
+    n_features_ : int
+        Number of columns (n-grams kept).
+    training_nonzeros_ : int
+        Non-zero values of the matrix of the fit texts.
+    nonzeros_per_char_ : float
+        Non-zeros per character of the fit texts (sizes the output of `transform`).
+
+    See Also
+    --------
+    sklearn.feature_extraction.text.TfidfVectorizer : The reference implementation.
     """
+
+    extra_requirements = ("numba",)  # what a logged model's environment needs
 
     def __init__(
         self,
@@ -376,8 +402,15 @@ class CharNgramTfidf(TransformerMixin, BaseEstimator):
         state.pop("_tables", None)
         return state
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.one_d_array = True  # a sequence of texts
+        tags.input_tags.string = True
+        tags.transformer_tags.preserves_dtype = []  # texts in; `dtype` sets the output's
+        return tags
+
     def _check_params(self) -> None:
-        require_numba()
+        require_numba(ENGINE_SETTING)
         if self.analyzer not in ("char", "char_wb"):
             raise ValueError(f"analyzer must be 'char' or 'char_wb', got {self.analyzer!r}")
         low, high = self.ngram_range
@@ -387,8 +420,7 @@ class CharNgramTfidf(TransformerMixin, BaseEstimator):
             )
 
     def _workers(self) -> int:
-        cores = os.cpu_count() or 1
-        return cores if self.n_jobs in (None, -1) else max(1, min(int(self.n_jobs), cores))
+        return thread_count(self.n_jobs)
 
     def _chunks(self, texts: list[str]) -> list[list[str]]:
         chunks, current, size = [], [], 0
@@ -451,14 +483,8 @@ class CharNgramTfidf(TransformerMixin, BaseEstimator):
             )
         self.alphabet_ = seen.astype(np.int32)
 
-    def fit(self, X, y=None):  # noqa: N803
-        self._check_params()
-        texts = _as_texts(X)
-        chunks = self._chunks(texts)
-        for name in ("vocabulary_keys_", "idf_"):
-            self.__dict__.pop(name, None)
-        self._fit_alphabet(chunks)
-        self._build_tables()
+    def _count_ngrams(self, chunks: list[list[str]]) -> tuple[np.ndarray, ...]:
+        """Every n-gram of the chunks with its document and term counts: (keys, df, tf)."""
         min_n, max_n = self.ngram_range
         word_bounded = self.analyzer == "char_wb"
 
@@ -476,8 +502,10 @@ class CharNgramTfidf(TransformerMixin, BaseEstimator):
         keys, df, tf = table_keys[filled], table_df[filled], table_tf[filled]
         del table, table_keys, table_df, table_tf
         release_free_heap()  # the count of every n-gram seen was the fit's largest part
+        return keys, df, tf
 
-        n_docs = len(texts)
+    def _prune(self, keys, df, tf, n_docs: int) -> tuple[np.ndarray, np.ndarray]:
+        """The n-grams kept by min_df, max_df and max_features: (keys, df)."""
         low = self.min_df if isinstance(self.min_df, int) else self.min_df * n_docs
         high = self.max_df if isinstance(self.max_df, int) else self.max_df * n_docs
         if high < low:
@@ -492,32 +520,66 @@ class CharNgramTfidf(TransformerMixin, BaseEstimator):
             raise ValueError(
                 "After pruning, no terms remain. Try a lower min_df or a higher max_df."
             )
+        return keys, df
+
+    def fit(self, X, y=None):
+        """Learn the n-gram vocabulary and its idf from texts.
+
+        Parameters
+        ----------
+        X : sequence of str, pandas Series, or one-column table
+            The texts (read by `khabar.model.normalize.as_text_list`).
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : CharNgramTfidf
+            This fitted transformer.
+        """
+        self._check_params()
+        texts = as_text_list(X)
+        chunks = self._chunks(texts)
+        for name in (*_FITTED, "_tables"):  # a failed refit leaves no stale half
+            self.__dict__.pop(name, None)
+        self._fit_alphabet(chunks)
+        self._build_tables()
+        keys, df = self._prune(*self._count_ngrams(chunks), n_docs=len(texts))
         order = np.argsort(keys)
-        self.training_nonzeros_ = int(df.sum())
-        self.nonzeros_per_char_ = self.training_nonzeros_ / max(1, sum(map(len, texts)))
-        self.vocabulary_keys_ = keys[order]
         dtype = np.dtype(self.dtype)
-        idf = np.full(len(order), n_docs + 1, dtype=dtype)
+        idf = np.full(len(order), len(texts) + 1, dtype=dtype)
         idf /= (df[order] + 1).astype(dtype)
         np.log(idf, out=idf)
         idf += 1.0
+        self.training_nonzeros_ = int(df.sum())
+        self.nonzeros_per_char_ = self.training_nonzeros_ / max(1, sum(map(len, texts)))
+        self.vocabulary_keys_ = keys[order]
         self.idf_ = idf
         self.n_features_ = len(order)
         self._build_tables()
         return self
 
-    def transform(self, X) -> sp.csr_matrix:  # noqa: N803
+    def transform(self, X) -> sp.csr_matrix:
+        """TF-IDF of texts over the fitted vocabulary.
+
+        Parameters
+        ----------
+        X : sequence of str, pandas Series, or one-column table
+            The texts.
+
+        Returns
+        -------
+        scipy.sparse.csr_matrix of shape (n_texts, n_features_)
+            L2-normalized rows of `dtype`; column indices within a row are not sorted.
+        """
         return self._transform(X)
 
-    def _transform(self, X, capacity: int | None = None) -> sp.csr_matrix:  # noqa: N803
-        if not hasattr(self, "idf_"):
-            from sklearn.exceptions import NotFittedError
-
-            raise NotFittedError("CharNgramTfidf is not fitted yet; call fit first")
-        require_numba()
+    def _transform(self, X, capacity: int | None = None) -> sp.csr_matrix:
+        check_is_fitted(self, "idf_")
+        require_numba(ENGINE_SETTING)
         if not hasattr(self, "_tables"):
             self._build_tables()
-        texts = _as_texts(X)
+        texts = as_text_list(X)
         min_n, max_n = self.ngram_range
         tables = self._tables
         idf = self.idf_.astype(np.float64)
@@ -537,13 +599,40 @@ class CharNgramTfidf(TransformerMixin, BaseEstimator):
             sink.add(*part)
         return sink.matrix(self.n_features_)
 
-    def fit_transform(self, X, y=None):  # noqa: N803
-        texts = _as_texts(X)
+    def fit_transform(self, X, y=None) -> sp.csr_matrix:
+        """Fit on texts and return their TF-IDF matrix (one pass less than fit, transform).
+
+        Parameters
+        ----------
+        X : sequence of str, pandas Series, or one-column table
+            The texts.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        scipy.sparse.csr_matrix of shape (n_texts, n_features_)
+            As `transform` returns.
+        """
+        texts = as_text_list(X)
         self.fit(texts)
         # Each kept n-gram occurs in df documents: the training matrix has sum(df) non-zeros.
         return self._transform(texts, capacity=self.training_nonzeros_)
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """The n-gram of each output column.
+
+        Parameters
+        ----------
+        input_features : None
+            Ignored (the input is text).
+
+        Returns
+        -------
+        ndarray of str objects of shape (n_features_,)
+            The n-grams; a character unseen in training shows as U+FFFD.
+        """
+        check_is_fitted(self, "idf_")
         max_n = self.ngram_range[1]
         id_to_codepoint = np.zeros(len(self.alphabet_) + FIRST_CHAR_ID + 1, np.uint32)
         id_to_codepoint[SPACE_ID] = ord(" ")
@@ -552,6 +641,12 @@ class CharNgramTfidf(TransformerMixin, BaseEstimator):
         codepoints = _decode(self.vocabulary_keys_, self.bits_, max_n, id_to_codepoint)
         names = np.ascontiguousarray(codepoints).view(f"<U{max_n}").ravel()
         return names.astype(object)
+
+
+_FITTED = (
+    "alphabet_", "bits_", "vocabulary_keys_", "idf_", "n_features_", "training_nonzeros_",
+    "nonzeros_per_char_",
+)  # fmt: skip
 
 
 def _ordered_map(function, items: list, workers: int):

@@ -13,7 +13,7 @@ each as a child MLflow run under one parent run, and write a comparison report.
     child_reports: false                  # the default: one comparison report, not 1 per run
     child_models: false                   # the default: children log params and metrics
 
-Features are cached (khabar.cache), so variants that differ only in the classifier
+Features are cached (khabar.runs.feature_cache), so variants that differ only in the classifier
 featurize once. Backends: "local" (one after the other, in this process) or "dask"
 (joblib's Dask backend on a dask.distributed cluster, one variant per task).
 """
@@ -25,7 +25,6 @@ import json
 import math
 import os
 import re
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,10 +35,12 @@ from joblib import Parallel, delayed, parallel_config
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tqdm.auto import tqdm
 
-from khabar.config import load_config, read_yaml
+from khabar.data.config import read_yaml
 from khabar.errors import KhabarError
-from khabar.track import connect, tracking_uri
-from khabar.word_vectors import load_or_train, vectors_folder
+from khabar.model.word_vectors import load_or_train, vectors_folder
+from khabar.record.report import safe_name, timestamped_name
+from khabar.record.tracking import connect, tracking_uri
+from khabar.runs.guard import load_config
 
 
 class SweepSpec(BaseModel):
@@ -145,14 +146,14 @@ def run_variant(
 ) -> dict:
     """One variant: a `khabar train` run, child of the sweep's parent run. Runs in a worker
     process or thread, so everything it needs comes in as plain values."""
-    from khabar.train import train
+    from khabar.runs.train import train
 
     os.environ["MLFLOW_TRACKING_URI"] = store
     os.environ["KHABAR_CACHE_DIR"] = cache_dir
     if vectors_dir:
         os.environ["KHABAR_VECTORS_DIR"] = vectors_dir
     config = load_config(base, overrides)
-    result = train(config, base, parent_run_id=parent_run_id)
+    result = train(config, config_path=base, parent_run_id=parent_run_id)
     return {"run_id": result.run_id, "metrics": result.metrics, "report_dir": result.report_dir}
 
 
@@ -182,22 +183,16 @@ def run_sweep(
     store = _store_uri()
     cache_dir = str(Path(os.environ.get("KHABAR_CACHE_DIR") or ".khabar-cache/features").resolve())
     vectors_dir = str(vectors_folder().resolve())
-    for variant in variants:  # fail on a bad key or value before any run starts
-        config = load_config(base, [*common, *variant.overrides()])
-        if config.features.word_vectors is not None:
-            # Trained here once, not by every worker at the same time.
-            load_or_train(config.features.word_vectors, config.normalize.model_dump())
-
+    _check_variants(base, common, variants)
     connect(base_config.experiment)
     client = mlflow.MlflowClient()
     experiment = client.get_experiment_by_name(base_config.experiment)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    parent = client.create_run(
+    name = timestamped_name(spec.name)
+    parent_id = client.create_run(
         experiment.experiment_id,
-        run_name=f"sweep-{spec.name}-{stamp}",
+        run_name=f"sweep-{name}",
         tags={"khabar.sweep": spec.name, "khabar.backend": backend},
-    )
-    parent_id = parent.info.run_id
+    ).info.run_id
     client.log_artifact(parent_id, str(path), artifact_path="sweep")
 
     jobs = [
@@ -225,8 +220,30 @@ def run_sweep(
     if missing:
         client.set_terminated(parent_id, status="FAILED")
         raise KhabarError(f"{path}: metric {metric!r} is not logged by variant(s) {missing}")
+    return _finish(client, parent_id, spec, base_config, name, metric, results)
+
+
+def _check_variants(base: Path, common: list[str], variants: list[Variant]) -> None:
+    """Fail on a bad key or value before any run starts; train word vectors here once, not
+    in every worker at the same time."""
+    for variant in variants:
+        config = load_config(base, [*common, *variant.overrides()])
+        if config.features.word_vectors is not None:
+            load_or_train(config.features.word_vectors, config.normalize.model_dump())
+
+
+def _finish(
+    client,
+    parent_id: str,
+    spec: SweepSpec,
+    base_config,
+    name: str,
+    metric: str,
+    results: list[dict],
+) -> SweepResult:
+    """Rank the variants by `metric`, write and log the comparison report, mark the best."""
     ranked = sorted(results, key=lambda r: -r["metrics"][metric])
-    report_dir = Path(base_config.reports_dir).resolve() / "sweeps" / f"{spec.name}-{stamp}"
+    report_dir = Path(base_config.reports_dir).resolve() / "sweeps" / name
     files = write_sweep_report(
         report_dir, spec.name, metric, ranked, list(spec.grid) or _keys(ranked)
     )
@@ -251,7 +268,7 @@ def _run_jobs(jobs: list, backend: str, scheduler: str | None) -> list[dict]:
 
     try:
         if backend == "local":  # one variant after another, in this process
-            from khabar.train import reuse_loaded_data
+            from khabar.runs.train import reuse_loaded_data
 
             with reuse_loaded_data():
                 return collect(Parallel(n_jobs=1, return_as="generator"))
@@ -290,7 +307,7 @@ def write_sweep_report(
     """ranking.md (table, best first), ranking.json, and one plot per swept key."""
     import matplotlib.pyplot as plt
 
-    from khabar import plots  # noqa: F401 - selects matplotlib's file backend
+    from khabar.record import plots  # noqa: F401 - selects matplotlib's file backend
 
     folder.mkdir(parents=True, exist_ok=True)
     others = [m for m in ("test_f1_macro", "cv_f1_macro_mean", "fit_seconds") if m != metric]
@@ -333,7 +350,7 @@ def write_sweep_report(
         ax.set_ylabel(metric)
         ax.set_title(f"{metric} against {key}")
         ax.grid(alpha=0.3)
-        path = folder / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', key)}.png"
+        path = folder / f"{safe_name(key)}.png"
         fig.tight_layout()
         fig.savefig(path, dpi=110)
         plt.close(fig)

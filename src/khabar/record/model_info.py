@@ -15,8 +15,8 @@ import sklearn
 import skops
 import yaml
 
-from khabar import __version__
 from khabar.errors import KhabarError
+from khabar.version import __version__
 
 METADATA_FILE = "metadata.json"
 EXPORT_FORMAT = "khabar-export"

@@ -1,0 +1,298 @@
+"""The fit set: what a model is fit on, assembled once for training, the benchmarks and the
+experiments. The config's training rows come first, then data.extra_train's rows (another
+dataset's file in data.train's terms); extra rows join every fit and are never scored."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from khabar.data.config import ExperimentConfig
+from khabar.data.dataset import (
+    LabeledData,
+    check_test_labels,
+    clean_labels,
+    clean_texts,
+    find_leakage,
+    load_labeled,
+    map_labels,
+    row_location,
+    split_train_test,
+)
+from khabar.errors import KhabarError
+
+# Joins a row's main and auxiliary labels into one class name (data.auxiliary_label_column).
+# The unit separator never occurs in a real label; labels holding it are refused.
+JOINT_SEPARATOR = "\x1f"
+
+
+def joint_labels(main: list[str], auxiliary: list[str]) -> list[str]:
+    """`main` and `auxiliary` labels as joint class names ("Favor" + "Positive").
+
+    Raises
+    ------
+    ValueError
+        A label holds the separator character U+001F.
+    """
+    for label in (*main, *auxiliary):
+        if JOINT_SEPARATOR in label:
+            raise ValueError(f"label {label!r} holds the character U+001F")
+    return [f"{m}{JOINT_SEPARATOR}{a}" for m, a in zip(main, auxiliary, strict=True)]
+
+
+def main_label(label: str) -> str:
+    """The main label of a joint class name (the label itself when it is not joint)."""
+    return str(label).split(JOINT_SEPARATOR, 1)[0]
+
+
+def input_columns(config: ExperimentConfig) -> list[str]:
+    """Every column the Pipeline reads: the text column, then any extra input column
+    (features.target_column)."""
+    target = config.features.target_column
+    return [config.data.text_column] + ([target] if target else [])
+
+
+def model_inputs(data: LabeledData, config: ExperimentConfig) -> pd.DataFrame:
+    """The columns of `data` the Pipeline reads, with a fresh 0..n-1 index."""
+    return data.frame[input_columns(config)].reset_index(drop=True)
+
+
+def fit_labels(data: LabeledData, config: ExperimentConfig) -> list:
+    """The labels a model is fit on: the label column's, or with
+    data.auxiliary_label_column each row's joint label (main + auxiliary).
+
+    Raises
+    ------
+    KhabarError
+        An auxiliary label is blank or holds the joint separator; names the file and row.
+    """
+    auxiliary = config.data.auxiliary_label_column
+    if auxiliary is None:
+        return data.labels
+    try:
+        return joint_labels(data.labels, clean_labels(data.frame, auxiliary, data.path, False))
+    except ValueError as exc:
+        raise KhabarError(f"{data.path}: {exc}") from None
+
+
+def load_extra_train(
+    config: ExperimentConfig, train: LabeledData | None = None
+) -> list[LabeledData]:
+    """data.extra_train's files in data.train's terms: the text under the config's text
+    column, labels renamed by each entry's label map, every column training reads checked.
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+        The experiment whose data.extra_train is read.
+    train : LabeledData, optional
+        The training data; when given, an extra label it never uses is refused (it would be
+        a class nobody scores).
+
+    Returns
+    -------
+    list of LabeledData
+        One per data.extra_train entry, in order.
+    """
+    data = config.data
+    auxiliary = (data.auxiliary_label_column,) if data.auxiliary_label_column else ()
+    inputs = input_columns(config)[1:]
+    seen = set(train.label_counts) if train is not None else None
+    parts = []
+    for i, entry in enumerate(data.extra_train_files()):
+        text_column = entry.text_column or data.text_column
+        part = load_labeled(
+            entry.path,
+            text_column,
+            entry.label_column or data.label_column,
+            multi_label=config.task == "multi_label",
+            encoding=data.encoding,
+            extra_columns=(*inputs, *auxiliary),
+            needed_columns_only=True,
+            empty_texts=data.empty_texts,
+        )
+        field = f"data.extra_train[{i}]"
+        mapped = map_labels(part, entry.labels, field) if entry.labels else part.labels
+        if seen is not None:
+            _check_known_labels(part, mapped, seen, field, bool(entry.labels), train.path)
+        part.labels = mapped
+        _note_dropped(part, None if train is None else train.notes)
+        for column in inputs:  # a model's extra input may not be blank
+            clean_texts(part.frame, column, part.path)
+        fit_labels(part, config)  # a blank auxiliary label fails here, before any run starts
+        if text_column != data.text_column:  # the Pipeline reads the config's text column
+            frame = part.frame.drop(columns=[data.text_column], errors="ignore")
+            part.frame = frame.rename(columns={text_column: data.text_column})
+        parts.append(part)
+    return parts
+
+
+def _check_known_labels(
+    part: LabeledData, mapped: list, seen: set, field: str, renamed: bool, train_path: str
+) -> None:
+    for position, (label, original) in enumerate(zip(mapped, part.labels, strict=True)):
+        values = label if isinstance(label, list) else [label]
+        if not seen.issuperset(values):
+            how = f" (mapped from {original!r} by {field}.labels)" if renamed else ""
+            raise KhabarError(
+                f"{part.path}: {row_location(part.frame, position)}: label "
+                f"{sorted(set(values) - seen)[0]!r}{how} never occurs in training data "
+                f"{train_path} (labels: {sorted(seen)})"
+            )
+
+
+@dataclass
+class FitSet:
+    """Training rows followed by extra rows, in the terms a model is fit on.
+
+    Attributes
+    ----------
+    inputs : DataFrame
+        The Pipeline's input columns, training rows first, then the extra rows.
+    labels : list
+        The scored labels of every row (label lists for multi-label tasks).
+    fit_labels : list
+        What the models are fit on, row by row: `labels`, or joint labels.
+    extra_rows : int
+        How many rows at the end are extra: in every fit, never scored.
+    """
+
+    inputs: pd.DataFrame
+    labels: list
+    fit_labels: list
+    extra_rows: int
+
+    def release_inputs(self) -> None:
+        """Let go of the input texts (labels stay): training calls this once the features
+        are computed, so the classifier's fit does not hold the corpus too."""
+        self.inputs = self.inputs.iloc[:0]
+
+    @property
+    def classes(self) -> list[str]:
+        """Every label of the fit set, sorted."""
+        flat = (x for row in self.labels for x in (row if isinstance(row, list) else [row]))
+        return sorted(set(flat))
+
+
+def build_fit_set(
+    config: ExperimentConfig, train: LabeledData, extra: list[LabeledData] | None = None
+) -> FitSet:
+    """The fit set of `train` and data.extra_train.
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+        Names the input columns, the auxiliary label and the extra files.
+    train : LabeledData
+        The training rows (scored in cross-validation).
+    extra : list of LabeledData, optional
+        data.extra_train already loaded (as `load_extra_train` returns it); read from the
+        config when omitted.
+
+    Returns
+    -------
+    FitSet
+    """
+    extra = load_extra_train(config, train) if extra is None else extra
+    parts = [train, *extra]
+    return FitSet(
+        inputs=pd.concat([model_inputs(part, config) for part in parts], ignore_index=True),
+        labels=[label for part in parts for label in part.labels],
+        fit_labels=[label for part in parts for label in fit_labels(part, config)],
+        extra_rows=sum(len(part.labels) for part in extra),
+    )
+
+
+def load_train_and_test(config: ExperimentConfig) -> tuple[LabeledData, LabeledData | None]:
+    """Read data.train and data.test (or split data.train), with every check training needs
+    before any run opens: columns, labels, model inputs, test labels training never saw,
+    and test texts that also occur in training (noted, or dropped with data.drop_leaked).
+
+    Returns
+    -------
+    tuple of LabeledData and LabeledData or None
+        The training and test data; no test data when data.test_size is 0. Notes for the
+        report (the split, leakage) are in the training data's `notes`.
+    """
+    data = config.data
+    grouped = config.evaluation.grouped_metric
+    extra_columns = tuple(
+        c for c in (grouped and grouped.group_column, data.auxiliary_label_column) if c
+    ) + tuple(input_columns(config)[1:])
+
+    def load(path: str) -> LabeledData:
+        return load_labeled(
+            path,
+            data.text_column,
+            data.label_column,
+            multi_label=config.task == "multi_label",
+            encoding=data.encoding,
+            extra_columns=extra_columns,
+            needed_columns_only=True,  # corpus-sized files: only what training reads
+            empty_texts=data.empty_texts,
+        )
+
+    train = load(data.train)
+    fit_labels(train, config)  # a blank auxiliary label fails now, before any run starts
+    _note_dropped(train)
+    if data.test is None and data.test_size == 0:
+        _check_inputs(config, train)
+        train.notes.append(
+            "no test set (data.test_size: 0): trained on every row; judged by cross-validation, "
+            "the report shows out-of-fold predictions"
+        )
+        return train, None
+    if data.test is None:
+        train, test = split_train_test(train, data.test_size, config.seed)
+        test.notes.append(
+            f"test set: stratified {data.test_size:.0%} split of {data.train} (seed {config.seed})"
+        )
+        train.notes.extend(test.notes)
+    else:
+        test = load(data.test)
+        _note_dropped(test, train.notes)
+    _check_inputs(config, train, test)
+    check_test_labels(train, test)
+    return train, _without_leaked(config, train, test)
+
+
+def _note_dropped(data: LabeledData, notes: list[str] | None = None) -> None:
+    """Say which rows without text were dropped (data.empty_texts: drop), in the report's
+    notes: nothing is dropped silently."""
+    if data.dropped_empty:
+        shown = ", ".join(data.dropped_empty[:20]) + (" …" if len(data.dropped_empty) > 20 else "")
+        (data.notes if notes is None else notes).append(
+            f"empty texts: {len(data.dropped_empty)} rows of {data.path} without text dropped "
+            f"(data.empty_texts: drop): {shown}"
+        )
+
+
+def _check_inputs(config: ExperimentConfig, *parts: LabeledData) -> None:
+    for column in input_columns(config)[1:]:  # a model's extra input may not be blank
+        for part in parts:
+            clean_texts(part.frame, column, part.path)
+
+
+def _without_leaked(config: ExperimentConfig, train: LabeledData, test: LabeledData) -> LabeledData:
+    """`test`, noting (in train.notes) the rows whose text also occurs in training, and
+    without them when data.drop_leaked is set."""
+    leaked = find_leakage(train, test)
+    train.leaked_test_rows = len(leaked)
+    if not leaked:
+        return test
+    drop = config.data.drop_leaked
+    examples = "; ".join(repr(test.texts[i][:60]) for i in leaked[:3])
+    action = "dropped from the test set" if drop else "kept (set data.drop_leaked=true to drop)"
+    train.notes.append(
+        f"leakage: {len(leaked)} test texts also occur in the training data, {action}: {examples}"
+    )
+    if not drop:
+        return test
+    keep = sorted(set(range(len(test.texts))) - set(leaked))
+    if not keep:
+        raise KhabarError(
+            f"{config.data.test or config.data.train}: every test text also occurs in the "
+            "training data; with data.drop_leaked=true no test rows are left"
+        )
+    return test.subset(keep)

@@ -1,0 +1,240 @@
+"""Reuse: load a trained Pipeline (MLflow URI or folder) and predict on new files."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+from sklearn.pipeline import Pipeline
+
+from khabar.data.dataset import clean_labels, clean_texts, read_table, texts_or_reasons
+from khabar.errors import KhabarError, first_line
+from khabar.model.pipeline import class_labels, class_scores, is_multi_label, predict_labels
+from khabar.record import model_files
+from khabar.record.model_info import check_model_folder
+from khabar.record.tracking import tracking_uri
+
+
+def _model_file(folder: Path) -> Path:
+    # An MLflow model folder and a khabar export both keep the Pipeline in model.skops.
+    path = folder / model_files.SKOPS_FILE
+    if not path.is_file():
+        raise KhabarError(f"{folder}: no {model_files.SKOPS_FILE} (not a skops-format khabar model)")
+    check_model_folder(folder, path)  # an export's checksum; a scikit-learn version warning
+    return path
+
+
+def load_model(uri_or_dir: str | Path) -> Pipeline:
+    """A Pipeline from a folder (export or MLflow model) or an MLflow URI (runs:/, models:/).
+    Always through skops with khabar's trust policy, never pickle."""
+    local = Path(uri_or_dir)
+    if local.is_dir():
+        return model_files.load_skops(_model_file(local))
+    if local.suffix == ".skops" and local.is_file():
+        return model_files.load_skops(local)
+    uri = str(uri_or_dir)
+    if "://" not in uri and not uri.startswith(("runs:/", "models:/")):
+        raise KhabarError(
+            f"model not found: {uri} (expected a folder, a .skops file or an MLflow URI)"
+        )
+    mlflow.set_tracking_uri(tracking_uri())
+    try:
+        folder = mlflow.artifacts.download_artifacts(artifact_uri=uri)
+    except Exception as exc:  # MLflow raises several types for a missing run or model
+        raise KhabarError(f"cannot load model {uri}: {first_line(exc)}") from None
+    return model_files.load_skops(_model_file(Path(folder)))
+
+
+def _text_column(model: Pipeline, frame: pd.DataFrame, text_column: str | None) -> str:
+    column = text_column or model.named_steps["normalize"].text_column
+    if column not in frame.columns and (len(frame.columns) == 1 or frame.attrs.get("text_lines")):
+        return "text" if frame.attrs.get("text_lines") else frame.columns[0]
+    return column
+
+
+def predict_frame(
+    model: Pipeline,
+    frame: pd.DataFrame,
+    path: str | Path,
+    text_column: str | None = None,
+    *,
+    allow_empty: bool = True,
+) -> pd.DataFrame:
+    """Predictions for the rows of `frame`, one output row per input row, in order.
+
+    Parameters
+    ----------
+    model : Pipeline
+        A trained khabar Pipeline.
+    frame : DataFrame
+        The input rows (as `khabar.data.dataset.read_table` reads a file).
+    path : str or Path
+        Names the input in error messages.
+    text_column : str, optional
+        The texts' column, when it differs from the model's.
+    allow_empty : bool, default True
+        A row without text gets a null prediction and a `reason`; False refuses it.
+
+    Returns
+    -------
+    DataFrame
+        `id` and `line` (when the input has them), `prediction` (a list for multi-label
+        models; None for a row without text), one `score_<class>` column per class, and
+        `reason` ("empty text" / "missing text") when some row has no text.
+    """
+    column = _text_column(model, frame, text_column)
+    if allow_empty:
+        texts, reasons = texts_or_reasons(frame, column, path)
+    else:
+        texts, reasons = clean_texts(frame, column, path), [None] * len(frame)
+    present = [i for i, text in enumerate(texts) if text is not None]
+    inputs = pd.DataFrame({model.named_steps["normalize"].text_column: [texts[i] for i in present]})
+    # Columns the model reads besides the text (e.g. Mawqif's `target`), from the same file.
+    for extra in getattr(model.named_steps["normalize"], "keep_columns", ()):
+        if extra not in frame.columns:
+            raise KhabarError(
+                f"{path}: missing column {extra!r}, which this model reads besides the text; "
+                f"columns are {list(map(str, frame.columns))}"
+            )
+        inputs[extra] = [clean_texts(frame, extra, path)[i] for i in present]
+    labels = class_labels(model)
+    predicted: list = [None] * len(texts)
+    scores = np.full((len(texts), len(labels)), np.nan)
+    if present:  # featurize once: predictions and scores come from the same matrix
+        classifier = Pipeline([("classifier", model[-1])])
+        features = model[:-1].transform(inputs)
+        for i, label in zip(present, predict_labels(classifier, features), strict=True):
+            predicted[i] = label
+        scores[present] = class_scores(classifier, features)[0]
+    output = frame[[c for c in ("id", "line") if c in frame.columns]].reset_index(drop=True)
+    output["prediction"] = predicted
+    for k, label in enumerate(labels):
+        output[f"score_{label}"] = scores[:, k].round(6)
+    if len(present) < len(texts):
+        output["reason"] = reasons
+    return output
+
+
+def check_output_path(path: str | Path) -> None:
+    """An output path khabar can write, checked before any model is loaded."""
+    path = Path(path)
+    if path.suffix.lower() not in (".csv", ".jsonl", ".parquet"):
+        raise KhabarError(f"{path}: output must end in .csv, .jsonl or .parquet")
+    if not path.parent.is_dir():
+        raise KhabarError(f"{path}: folder {path.parent} does not exist")
+    if path.is_dir():
+        raise KhabarError(f"{path}: is a folder; expected an output file name")
+
+
+def write_table(frame: pd.DataFrame, path: str | Path) -> None:
+    """Write by extension (.csv, .jsonl, .parquet), atomically: a failure leaves no partial file
+    and an existing file at `path` stays as it was."""
+    path = Path(path)
+    check_output_path(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        _write_to(frame, temporary, path.suffix.lower())
+        os.replace(temporary, path)
+    except BaseException as exc:
+        temporary.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise KhabarError(f"{path}: cannot write: {exc.strerror or exc}") from None
+        raise
+
+
+def _write_to(frame: pd.DataFrame, temporary: Path, suffix: str) -> None:
+    if suffix == ".jsonl":
+        with open(temporary, "w", encoding="utf-8") as handle:
+            for record in frame.to_dict(orient="records"):
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    elif suffix == ".csv":
+        out = frame.copy()
+        if len(out) and isinstance(out["prediction"].iloc[0], list):
+            out["prediction"] = [json.dumps(p, ensure_ascii=False) for p in out["prediction"]]
+        out.to_csv(temporary, index=False, encoding="utf-8")
+    else:
+        frame.to_parquet(temporary, index=False)
+
+
+@dataclass
+class PredictionResult:
+    """What `predict` returns and `khabar predict` reports.
+
+    Attributes
+    ----------
+    predictions : DataFrame
+        One row per input row, in order (see `predict_frame`).
+    empty_rows : int
+        Rows without text: null prediction, with a `reason`.
+    output : str or None
+        The file written, if any.
+    """
+
+    predictions: pd.DataFrame
+    empty_rows: int
+    output: str | None = None
+
+    @property
+    def rows(self) -> int:
+        return len(self.predictions)
+
+
+def predict(
+    model: str | Path | Pipeline,
+    data: str | Path | pd.DataFrame | list[str],
+    output: str | Path | None = None,
+    *,
+    text_column: str | None = None,
+    encoding: str = "utf-8",
+) -> PredictionResult:
+    """Predict labels and scores for texts.
+
+    Parameters
+    ----------
+    model : str, Path or Pipeline
+        An MLflow model URI (runs:/, models:/), an export folder, or a loaded Pipeline.
+    data : str, Path, DataFrame or list of str
+        A file (.csv, .tsv, .jsonl, .parquet, or .txt with one text per line; blank lines
+        are skipped and each row keeps its `line`), a DataFrame, or texts.
+    output : str or Path, optional
+        Write the predictions here (.csv, .jsonl or .parquet), atomically.
+    text_column : str, optional
+        The texts' column, when it differs from the model's.
+    encoding : str, default "utf-8"
+        The input file's encoding.
+
+    Returns
+    -------
+    PredictionResult
+    """
+    if output is not None:
+        check_output_path(output)  # before the model is loaded
+    pipeline = model if isinstance(model, Pipeline) else load_model(model)
+    if isinstance(data, pd.DataFrame | list):
+        frame, name = pd.DataFrame({"text": data}) if isinstance(data, list) else data, "input"
+    else:
+        frame, name = read_table(data, encoding), str(data)
+    predictions = predict_frame(pipeline, frame, name, text_column)
+    if output is not None:
+        write_table(predictions, output)
+    empty = int(predictions["reason"].notna().sum()) if "reason" in predictions else 0
+    return PredictionResult(predictions, empty, None if output is None else str(output))
+
+
+def labeled_predictions(
+    model: Pipeline,
+    path: str,
+    label_column: str,
+    text_column: str | None = None,
+    encoding: str = "utf-8",
+):
+    """Gold labels, predictions and scores of a model on a labeled file."""
+    frame = read_table(path, encoding)
+    labels = clean_labels(frame, label_column, path, is_multi_label(model))
+    output = predict_frame(model, frame, path, text_column, allow_empty=False)
+    return frame, labels, output

@@ -1,0 +1,468 @@
+"""Training one experiment config as one MLflow run, in named steps:
+load -> fit set -> cross-validate -> fit final -> score test -> report -> log."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import numpy as np
+from mlflow.models import infer_signature
+from sklearn.pipeline import Pipeline
+
+from khabar.data.config import ExperimentConfig, apply_overrides
+from khabar.data.dataset import LabeledData
+from khabar.data.fit_set import (
+    FitSet,
+    build_fit_set,
+    input_columns,
+    load_extra_train,
+    load_train_and_test,
+    model_inputs,
+)
+from khabar.errors import KhabarError, first_line
+from khabar.model.pipeline import (
+    build_pipeline,
+    class_labels,
+    class_scores,
+    predict_labels,
+    top_weighted_features,
+)
+from khabar.model.word_vectors import load_or_train
+from khabar.record import model_files
+from khabar.record.metrics import compute_metrics
+from khabar.record.report import ReportInputs, timestamped_name, write_report
+from khabar.record.tracking import RESOLVED_CONFIG_ARTIFACT, connect, flatten
+from khabar.runs.cross_validation import choose_folds, cross_validate, out_of_fold_predictions
+from khabar.runs.feature_cache import FeatureCache
+from khabar.runs.guard import fit_errors_as_user_errors, load_config, preflight
+from khabar.version import __version__
+
+
+@dataclass
+class TrainResult:
+    """What `train` returns and `khabar train --json` prints.
+
+    Attributes
+    ----------
+    run_id : str
+        The MLflow run.
+    model_uri : str
+        The logged model (``models:/m-…``); empty when the config logs no model.
+    metrics : dict of str to float
+        Every metric logged: ``test_*`` (or ``oof_*`` without a test set), ``cv_*``.
+    report_dir : str
+        The folder holding summary.md and the plots.
+    """
+
+    run_id: str
+    model_uri: str
+    metrics: dict[str, float]
+    report_dir: str
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class TrainingData:
+    """The data of one run, loaded and checked before the run opens."""
+
+    train: LabeledData
+    test: LabeledData | None  # None: no test set; scored out of fold
+    fit: FitSet
+    folds: int
+    notes: list[str]
+    empty_texts_dropped: int = 0  # rows without text dropped (data.empty_texts: drop)
+
+    @property
+    def scored(self) -> LabeledData:
+        """The rows the report scores: the test set, or the training rows out of fold."""
+        return self.train if self.test is None else self.test
+
+
+@dataclass
+class FittedModel:
+    """The final Pipeline and the test rows it scores, featurized once."""
+
+    pipeline: Pipeline
+    classifier: Pipeline  # the classifier step alone, for featurized rows
+    test_features: object  # the test rows' feature matrix (None without a test set)
+    seconds: float
+
+
+@dataclass
+class Scores:
+    """Predictions and metrics on the scored rows (test set, or out of fold)."""
+
+    predicted: list
+    scores: np.ndarray
+    score_kind: str
+    metrics: dict[str, float]
+
+
+# A local sweep trains its variants one after another in one process, on the same data:
+# inside `reuse_loaded_data()` each file is read and split once. Off otherwise, because
+# holding the data would keep training from letting the texts go before the classifier fit.
+_loaded: dict | None = None
+
+
+@contextlib.contextmanager
+def reuse_loaded_data():
+    """Within this block, train() reads and splits each distinct data setting once."""
+    global _loaded
+    previous, _loaded = _loaded, {}
+    try:
+        yield
+    finally:
+        _loaded = previous
+
+
+def _load_once(config: ExperimentConfig) -> tuple[LabeledData, LabeledData | None]:
+    if _loaded is None:
+        return load_train_and_test(config)
+    files = [Path(config.data.train), *([Path(config.data.test)] if config.data.test else [])]
+    stats = [(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
+    grouped = config.evaluation.grouped_metric
+    key = json.dumps(
+        [
+            config.data.model_dump(mode="json"),
+            [config.task, config.seed, input_columns(config), grouped and grouped.group_column],
+            stats,
+        ],
+        sort_keys=True,
+    )
+    if key not in _loaded:
+        _loaded[key] = load_train_and_test(config)
+    # Copies whose notes (and anything training reassigns) are their own.
+    return tuple(  # type: ignore[return-value]
+        None if part is None else dataclasses.replace(part, notes=list(part.notes))
+        for part in _loaded[key]
+    )
+
+
+def load_training_data(config: ExperimentConfig) -> TrainingData:
+    """Step 1, before any run opens: read and check the data, the extra rows and the fold
+    count, and train (or find cached) word vectors, so a bad input leaves no failed run."""
+    train, test = _load_once(config)
+    extra = load_extra_train(config, train)
+    for note in train.notes:
+        if note.startswith(("leakage:", "empty texts:")):
+            print(f"warning: {note}")
+    fit = build_fit_set(config, train, extra)
+    dropped = sum(len(part.dropped_empty) for part in (train, test, *extra) if part is not None)
+    try:
+        folds, fold_note = choose_folds(
+            train.labels, config.evaluation.cv_folds, config.task == "multi_label"
+        )
+    except KhabarError as exc:
+        raise KhabarError(f"{config.data.train}: {exc}") from None
+    if fold_note:
+        print(f"note: {fold_note}")
+    if config.features.word_vectors is not None:
+        load_or_train(config.features.word_vectors, config.normalize.model_dump())
+    notes = list(train.notes) + ([fold_note] if fold_note else [])
+    return TrainingData(train, test, fit, folds, notes, dropped)
+
+
+def log_inputs(config: ExperimentConfig, config_path: str | Path | None, data: TrainingData):
+    """Step 2: the config as params, dataset facts, label counts, the config files."""
+    test = data.test
+    mlflow.log_params(flatten(config.model_dump(mode="json")))
+    mlflow.log_params(
+        {
+            "data.train_rows": len(data.train.labels),
+            "data.extra_train_rows": data.fit.extra_rows,
+            "data.test_rows": 0 if test is None else len(test.labels),
+            "data.train_sha256": data.train.sha256,
+            "data.test_sha256": "" if test is None else test.sha256,
+            "evaluation.cv_folds_used": data.folds,
+            "data.leaked_test_rows": data.train.leaked_test_rows,
+            "data.empty_texts_dropped": data.empty_texts_dropped,
+            "khabar_version": __version__,
+        }
+    )
+    mlflow.log_dict(
+        {"train": data.train.label_counts, "test": {} if test is None else test.label_counts},
+        "data/label_counts.json",
+    )
+    if config_path is not None:
+        mlflow.log_artifact(str(config_path), artifact_path="config")
+    mlflow.log_dict(config.model_dump(mode="json"), RESOLVED_CONFIG_ARTIFACT)
+
+
+def _groups(config: ExperimentConfig, data: LabeledData) -> list | None:
+    grouped = config.evaluation.grouped_metric
+    return data.frame[grouped.group_column].tolist() if grouped else None
+
+
+def cross_validate_fit_set(
+    pipeline: Pipeline, config: ExperimentConfig, data: TrainingData, cache: FeatureCache | None
+) -> tuple[dict[str, float], float]:
+    """Step 3: k-fold CV (repeated if configured) of the training rows, extra rows in every
+    fit. Returns the cv_* summary ({} when evaluation.cross_validate is off) and seconds."""
+    started = time.perf_counter()
+    if not config.evaluation.cross_validate:
+        return {}, 0.0
+    with fit_errors_as_user_errors(config):
+        summary, _ = cross_validate(
+            pipeline,
+            data.fit.inputs,
+            data.fit.labels,
+            data.fit.classes,
+            folds=data.folds,
+            seed=config.seed,
+            multi_label=config.task == "multi_label",
+            groups=_groups(config, data.train),
+            grouped=config.evaluation.grouped_metric,
+            n_jobs=config.evaluation.n_jobs,
+            cache=cache,
+            always_train=data.fit.extra_rows,
+            fit_labels=data.fit.fit_labels,
+            repeats=config.evaluation.cv_repeats,
+        )
+    return summary, time.perf_counter() - started
+
+
+def fit_final(
+    pipeline: Pipeline, config: ExperimentConfig, data: TrainingData, cache: FeatureCache | None
+) -> FittedModel:
+    """Step 4: fit the final model on the whole fit set, and featurize the test rows."""
+    started = time.perf_counter()
+    fit = data.fit
+    test_inputs = None if data.test is None else model_inputs(data.test, config)
+    with fit_errors_as_user_errors(config):
+        if cache is not None:  # features from the cache, the test rows' matrix with them
+            features = cache.featurize(
+                pipeline[:-1], fit.inputs, model_inputs(data.scored, config), pipeline[0].text_column
+            )
+            classifier = Pipeline([("classifier", pipeline[-1].fit(features.fit_matrix, fit.fit_labels))])
+            pipeline = Pipeline([*features.steps.steps, ("classifier", classifier[-1])])
+            test_features = None if data.test is None else features.eval_matrix
+            return FittedModel(pipeline, classifier, test_features, time.perf_counter() - started)
+        # Features, then the classifier: in between, the training texts can go (at corpus
+        # scale they are ~140 MB of the process's peak). Out-of-fold scoring needs them.
+        matrix = pipeline[:-1].fit_transform(fit.inputs, fit.fit_labels)
+        if data.test is not None:
+            fit.release_inputs()
+            data.train.drop_texts(config.data.text_column)
+        pipeline[-1].fit(matrix, fit.fit_labels)
+        del matrix
+    seconds = time.perf_counter() - started
+    test_features = None if test_inputs is None else pipeline[:-1].transform(test_inputs)
+    return FittedModel(pipeline, Pipeline([("classifier", pipeline[-1])]), test_features, seconds)
+
+
+def score(
+    fitted: FittedModel, pipeline: Pipeline, config: ExperimentConfig, data: TrainingData
+) -> Scores:
+    """Step 5: predictions and metrics on the test set, or out of fold on the training
+    rows when there is no test set (`pipeline` is the unfitted one, refit per fold)."""
+    labels = class_labels(fitted.pipeline)
+    if data.test is None:
+        predicted, scores, kind = out_of_fold_predictions(
+            pipeline, data.fit, config, data.folds, labels
+        )
+    else:
+        predicted = predict_labels(fitted.classifier, fitted.test_features)
+        scores, kind = class_scores(fitted.classifier, fitted.test_features)
+    metrics = compute_metrics(
+        data.scored.labels,
+        predicted,
+        labels,
+        multi_label=config.task == "multi_label",
+        groups=_groups(config, data.scored),
+        grouped=config.evaluation.grouped_metric,
+    )
+    return Scores(predicted, scores, kind, metrics)
+
+
+def _facts(config: ExperimentConfig, data: TrainingData) -> dict[str, str]:
+    evaluation = config.evaluation
+    cv = f"{data.folds}-fold, seed {config.seed}"
+    if evaluation.cv_repeats > 1:
+        cv += f", repeated {evaluation.cv_repeats}x (seeds from {config.seed})"
+    test = (
+        "none: out-of-fold predictions of the CV on train"
+        if data.test is None
+        else f"{config.data.test or 'split of train'} ({len(data.test.labels)} rows)"
+    )
+    return {
+        "MLflow run": mlflow.active_run().info.run_id,
+        "task": config.task,
+        "classifier": f"{config.model.name} {config.model.params}",
+        "train": f"{config.data.train} ({len(data.train.labels)} rows)",
+        "test": test,
+        "CV": cv if evaluation.cross_validate else "none (evaluation.cross_validate: false)",
+    }
+
+
+def write_run_report(
+    config: ExperimentConfig,
+    data: TrainingData,
+    fitted: FittedModel,
+    scored: Scores,
+    cv_summary: dict[str, float],
+    report_dir: Path,
+) -> Path:
+    """Step 6: summary.md and plots under reports/, logged as the run's `report` artifacts.
+    Returns the folder (a fresh name if the planned one was taken). A sweep's children
+    write none: the sweep writes one comparison report."""
+    if not config.evaluation.write_report:
+        return report_dir
+    files = write_report(
+        report_dir,
+        ReportInputs(
+            title=f"{config.name} ({config.experiment})",
+            labels=class_labels(fitted.pipeline),
+            multi_label=config.task == "multi_label",
+            texts=data.scored.texts,
+            y_true=data.scored.labels,
+            y_pred=scored.predicted,
+            scores=scored.scores,
+            score_kind=scored.score_kind,
+            test_metrics=scored.metrics,
+            cv_metrics=cv_summary,
+            top_features=top_weighted_features(fitted.pipeline),
+            facts=_facts(config, data),
+            notes=data.notes,
+            misclassified_examples=config.evaluation.misclassified_examples,
+        ),
+    )
+    for path in files:
+        mlflow.log_artifact(str(path), artifact_path="report")
+    return files[0].parent if files else report_dir
+
+
+def log_model(pipeline: Pipeline, example) -> str:
+    """Step 7: the fitted Pipeline as an MLflow model in skops format (no pickle), with a
+    signature and an input example. Returns its model URI."""
+    info = mlflow.sklearn.log_model(
+        pipeline,
+        name="model",
+        signature=infer_signature(example, pipeline.predict(example)),
+        input_example=example,
+        serialization_format="skops",
+        skops_trusted_types=model_files.types_to_trust(pipeline),
+        pip_requirements=model_files.pip_requirements(pipeline),
+    )
+    return info.model_uri
+
+
+def _train_in_run(
+    config: ExperimentConfig, config_path: str | Path | None, data: TrainingData, report_dir: Path
+) -> tuple[str, dict[str, float], Path]:
+    log_inputs(config, config_path, data)
+    pipeline = build_pipeline(config)
+    cache = FeatureCache() if config.evaluation.cache_features else None
+    example = model_inputs(data.scored, config).head(3)
+    cv_summary, cv_seconds = cross_validate_fit_set(pipeline, config, data, cache)
+    fitted = fit_final(pipeline, config, data, cache)
+    scored = score(fitted, pipeline, config, data)
+    prefix = "oof" if data.test is None else "test"
+    metrics = {
+        **{f"{prefix}_{k}": v for k, v in scored.metrics.items()},
+        **cv_summary,
+        "fit_seconds": fitted.seconds,
+        "cv_seconds": cv_seconds,
+    }
+    mlflow.log_metrics(metrics)
+    report_dir = write_run_report(config, data, fitted, scored, cv_summary, report_dir)
+    model_uri = log_model(fitted.pipeline, example) if config.evaluation.log_model else ""
+    return model_uri, metrics, report_dir
+
+
+def resolve_config(
+    config: ExperimentConfig | str | Path, overrides: list[str] | None = None
+) -> tuple[ExperimentConfig, Path | None]:
+    """A validated config from a config object or a YAML path, with `overrides`
+    (``KEY=VALUE``) applied; and the YAML path when there is one."""
+    if isinstance(config, ExperimentConfig):
+        if not overrides:
+            return config, None
+        raw = apply_overrides(config.model_dump(mode="json"), overrides)
+        return ExperimentConfig.model_validate(raw), None
+    return load_config(config, overrides), Path(config)
+
+
+def train(
+    config: ExperimentConfig | str | Path,
+    overrides: list[str] | None = None,
+    *,
+    config_path: str | Path | None = None,
+    parent_run_id: str | None = None,
+    offline: bool = False,
+) -> TrainResult:
+    """Train, evaluate, report and log one experiment as one MLflow run.
+
+    Parameters
+    ----------
+    config : ExperimentConfig, str or Path
+        The experiment, or its YAML file.
+    overrides : list of str, optional
+        ``KEY=VALUE`` settings of dotted config keys (``model.params.C=0.3``).
+    config_path : str or Path, optional
+        The YAML file to log beside the resolved config (implied when `config` is a path).
+    parent_run_id : str, optional
+        Makes the run a child of this one (a sweep's variants).
+    offline : bool, default False
+        Record in the local store even when MLFLOW_TRACKING_URI names a server.
+
+    Returns
+    -------
+    TrainResult
+        The run id, model URI, metrics and report folder.
+
+    Raises
+    ------
+    KhabarError
+        Any problem a user can cause, in one line; the data is checked before a run opens.
+    """
+    config, yaml_path = resolve_config(config, overrides)
+    config_path = config_path or yaml_path
+    preflight(config, offline=offline)  # server, input files, reports folder
+    data = load_training_data(config)
+    connect(config.experiment, offline=offline)
+    run_name = timestamped_name(config.name)
+    report_dir = Path(config.reports_dir) / config.experiment / run_name
+    tags = {"mlflow.parentRunId": parent_run_id} if parent_run_id else None
+    with mlflow.start_run(run_name=run_name, tags=tags) as run:
+        with _run_errors_as_user_errors(run.info.run_id):
+            model_uri, metrics, report_dir = _train_in_run(config, config_path, data, report_dir)
+        return TrainResult(run.info.run_id, model_uri, metrics, str(report_dir))
+
+
+@contextlib.contextmanager
+def _run_errors_as_user_errors(run_id: str):
+    """Inside an open run: a failure ends it FAILED with the reason as a tag, as one
+    KhabarError line; Ctrl-C ends it KILLED."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        # A store that fails now must not turn a clean interruption into a traceback.
+        with contextlib.suppress(Exception):
+            mlflow.end_run(status="KILLED")
+        raise
+    except mlflow.exceptions.MlflowException as exc:  # e.g. the server went away mid-run
+        message = f"run {run_id}: tracking store failed: {first_line(exc)}"
+        _record_error(message)
+        raise KhabarError(message) from None
+    except OSError as exc:  # artifacts or reports: a full disk, a vanished folder
+        message = f"run {run_id}: cannot write: {exc.strerror or exc}"
+        _record_error(message)
+        raise KhabarError(message) from None
+    except KhabarError as exc:
+        _record_error(str(exc))
+        raise
+
+
+def _record_error(message: str) -> None:
+    """The run ends FAILED (by the context manager); say why where the UI shows it, unless
+    the store itself is what failed."""
+    with contextlib.suppress(Exception):
+        mlflow.set_tag("khabar.error", message[:5000])
