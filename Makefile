@@ -24,10 +24,12 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests experiments
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests experiments
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) mlflow.db mlruns mlartifacts .khabar-cache

@@ -63,7 +63,7 @@ def test_repeated_cv_runs_each_fold_seed_and_summarizes_all_folds(tmp_path):
 
     config = load_config(write_config(tmp_path))
     rows = [json.loads(line) for line in NEWS_SMALL.read_text(encoding="utf-8").splitlines()]
-    X = pd.DataFrame({"text": [r["text"] for r in rows]})  # noqa: N806
+    X = pd.DataFrame({"text": [r["text"] for r in rows]})
     y = [r["primary"] for r in rows]
 
     def cv(seed, repeats=1):

@@ -56,7 +56,13 @@ def test_khabar_serve_answers_like_khabar_predict(registered):
         assert requests.post(f"{base}/invocations", json=split, timeout=60).json() == {
             "predictions": expected
         }
-        bad = requests.post(f"{base}/invocations", json={"inputs": ["نص", " "]}, timeout=60)
+        # A row without text gets a null prediction and its reason, not a refused batch.
+        blank = requests.post(f"{base}/invocations", json={"inputs": ["نص", " "]}, timeout=60)
+        assert blank.status_code == 200, blank.text
+        second = blank.json()["predictions"][1]
+        assert second["prediction"] is None and second["reason"] == "empty text"
+        records = {"dataframe_records": [{"text": "نص"}, {"text": ["not", "a", "text"]}]}
+        bad = requests.post(f"{base}/invocations", json=records, timeout=60)
         assert bad.status_code == 400 and "row 2" in bad.json()["message"]
         assert requests.get(f"{base}/version", timeout=10).json()["labels"] == [
             "diplomacy",

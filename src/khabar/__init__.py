@@ -40,12 +40,19 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Experim
 
 
 def train(
-    config: ExperimentConfig | str | Path, overrides: list[str] | None = None, **options
+    config: ExperimentConfig | str | Path,
+    overrides: list[str] | None = None,
+    *,
+    config_path: str | Path | None = None,
+    parent_run_id: str | None = None,
+    offline: bool = False,
 ) -> TrainResult:
     """Train one experiment as one MLflow run (see `khabar.runs.train.train`)."""
     from khabar.runs.train import train as _train
 
-    return _train(config, overrides, **options)
+    return _train(
+        config, overrides, config_path=config_path, parent_run_id=parent_run_id, offline=offline
+    )
 
 
 def load_model(uri_or_dir: str | Path) -> Pipeline:
@@ -60,28 +67,53 @@ def predict(
     model: str | Path | Pipeline,
     data: str | Path | pd.DataFrame | list[str],
     output: str | Path | None = None,
-    **options,
+    *,
+    text_column: str | None = None,
+    encoding: str = "utf-8",
+    id_column: str = "id",
 ) -> PredictionResult:
     """Predict labels and scores for texts (see `khabar.runs.predict.predict`)."""
     from khabar.runs.predict import predict as _predict
 
-    return _predict(model, data, output, **options)
+    return _predict(
+        model, data, output, text_column=text_column, encoding=encoding, id_column=id_column
+    )
 
 
 def evaluate(
-    model: str | Path | Pipeline, data: str | Path, label_column: str = "label", **options
+    model: str | Path | Pipeline,
+    data: str | Path,
+    label_column: str = "label",
+    *,
+    text_column: str | None = None,
+    encoding: str = "utf-8",
+    reports_dir: str | Path = "reports",
+    id_column: str = "id",
 ) -> EvaluationResult:
     """Score a trained model on a labeled file (see `khabar.runs.evaluate.evaluate`)."""
     from khabar.runs.evaluate import evaluate as _evaluate
 
-    return _evaluate(model, data, label_column, **options)
+    return _evaluate(
+        model,
+        data,
+        label_column,
+        text_column=text_column,
+        encoding=encoding,
+        reports_dir=reports_dir,
+        id_column=id_column,
+    )
 
 
-def sweep(path: str | Path, overrides: list[str] | None = None, **options) -> SweepResult:
+def sweep(
+    path: str | Path,
+    overrides: list[str] | None = None,
+    backend: str = "local",
+    scheduler: str | None = None,
+) -> SweepResult:
     """Run the variants of a sweep definition (see `khabar.runs.sweep.run_sweep`)."""
     from khabar.runs.sweep import run_sweep
 
-    return run_sweep(path, overrides, **options)
+    return run_sweep(path, overrides, backend, scheduler)
 
 
 __all__ = [

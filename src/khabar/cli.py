@@ -33,7 +33,12 @@ def _predict(args: argparse.Namespace) -> int:
     from khabar.runs.predict import predict
 
     result = predict(
-        args.model, args.input, args.output, text_column=args.text_column, encoding=args.encoding
+        args.model,
+        args.input,
+        args.output,
+        text_column=args.text_column,
+        encoding=args.encoding,
+        id_column=args.id_column,
     )
     if result.empty_rows:
         print(
@@ -55,6 +60,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         text_column=args.text_column,
         encoding=args.encoding,
         reports_dir=args.reports_dir,
+        id_column=args.id_column,
     )
     for key, value in result.metrics.items():
         print(f"{key}\t{value:.4f}")
@@ -164,6 +170,7 @@ def _add_run_commands(commands) -> None:
     predict.add_argument("--output", required=True, help=".csv, .jsonl or .parquet")
     predict.add_argument("--text-column", default=None)
     predict.add_argument("--encoding", default="utf-8")
+    predict.add_argument("--id-column", default="id", help="the column naming rows (default id)")
     predict.set_defaults(handler=_predict)
 
     evaluate = commands.add_parser("evaluate", help="score a trained model on labeled data")
@@ -172,6 +179,7 @@ def _add_run_commands(commands) -> None:
     evaluate.add_argument("--label-column", default="label")
     evaluate.add_argument("--text-column", default=None)
     evaluate.add_argument("--encoding", default="utf-8")
+    evaluate.add_argument("--id-column", default="id", help="the column naming rows (default id)")
     evaluate.add_argument("--reports-dir", default="reports")
     evaluate.set_defaults(handler=_evaluate)
 

@@ -23,17 +23,23 @@ def _libc():
 
 
 def release_free_heap() -> None:
-    """Hand the heap's free pages back to the system: called after large frees (reading a
-    corpus, the n-gram count, the training texts)."""
+    """Hand the heap's free pages back to the system.
+
+    Called after large frees (reading a corpus, the n-gram count, the training texts).
+    Does nothing on C libraries other than glibc.
+    """
     trim = getattr(_libc(), "malloc_trim", None)
     if trim is not None:
         trim(0)
 
 
 def use_fixed_mmap_threshold() -> None:
-    """Blocks of 1 MB and more get their own mapping, returned to the system when freed:
-    a fixed threshold also turns off glibc's raising of it. The command line calls this
-    once at start; a library should leave the allocator of its host process alone."""
+    """Give blocks of 1 MB and more their own mapping, returned to the system when freed.
+
+    A fixed threshold also turns off glibc's raising of it. The command line calls this
+    once at start; a library should leave the allocator of its host process alone. Does
+    nothing on C libraries other than glibc.
+    """
     mallopt = getattr(_libc(), "mallopt", None)
     if mallopt is not None:
         mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)

@@ -39,7 +39,7 @@ def test_cv_and_fit_repeat_exactly(tmp_path, ledger, model, task):
             )
         )
         rows = [json.loads(line) for line in NEWS_SMALL.read_text(encoding="utf-8").splitlines()]
-        X = pd.DataFrame({"text": [r["text"] for r in rows]})  # noqa: N806
+        X = pd.DataFrame({"text": [r["text"] for r in rows]})
         y = [r[column] for r in rows]
         labels = sorted({label for row in y for label in row} if task == "multi_label" else set(y))
 

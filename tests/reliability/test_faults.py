@@ -33,7 +33,7 @@ from .conftest import (
 
 
 class _Failing(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 - the http.server API
+    def do_GET(self):
         self.send_response(503)
         self.end_headers()
 

@@ -62,7 +62,7 @@ class DataConfig(_Strict):
     test: str | None = None
     text_column: str = "text"
     label_column: str = "label"
-    group_column: str | None = None
+    # Names rows: kept when reading, in prediction outputs and in lists of dropped rows.
     id_column: str = "id"
     encoding: str = "utf-8"
     # Share of data.train held out when data.test is absent; 0 means no test set at all:

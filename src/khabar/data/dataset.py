@@ -372,6 +372,7 @@ def load_labeled(
     extra_columns: tuple[str, ...] = (),
     needed_columns_only: bool = False,
     empty_texts: str = "refuse",
+    id_column: str = "id",
 ) -> LabeledData:
     """A labeled file, checked row by row.
 
@@ -393,17 +394,19 @@ def load_labeled(
     empty_texts : {"refuse", "drop"}, default "refuse"
         A row without text is an error naming it, or is dropped and listed in
         `dropped_empty` (its id, else its line or row).
+    id_column : str, default "id"
+        The column that names rows, kept when present.
 
     Returns
     -------
     LabeledData
     """
-    needed = {"id", text_column, label_column, *extra_columns} if needed_columns_only else None
+    needed = {id_column, text_column, label_column, *extra_columns} if needed_columns_only else None
     frame = read_table(path, encoding, needed)
     require_columns(frame, [text_column, label_column, *extra_columns], path)
     dropped: list[str] = []
     if empty_texts == "drop":
-        frame, dropped = _drop_empty_texts(frame, text_column, path)
+        frame, dropped = _drop_empty_texts(frame, text_column, path, id_column)
     texts = clean_texts(frame, text_column, path)
     labels = clean_labels(frame, label_column, path, multi_label)
     frame = frame.copy()
@@ -415,7 +418,7 @@ def load_labeled(
 
 
 def _drop_empty_texts(
-    frame: pd.DataFrame, column: str, path: str | Path
+    frame: pd.DataFrame, column: str, path: str | Path, id_column: str
 ) -> tuple[pd.DataFrame, list[str]]:
     """`frame` without its rows whose text is missing or empty, and those rows' names
     (the `id`, else the line or row)."""
@@ -425,7 +428,7 @@ def _drop_empty_texts(
         return frame, []
     if len(empty) == len(texts):
         raise KhabarError(f"{path}: every row's {column!r} is empty or missing")
-    ids = frame["id"].tolist() if "id" in frame.columns else None
+    ids = frame[id_column].tolist() if id_column in frame.columns else None
     names = [str(ids[i]) if ids else row_location(frame, i) for i in empty]
     keep = sorted(set(range(len(texts))) - set(empty))
     lines = frame.attrs.get("line_numbers")

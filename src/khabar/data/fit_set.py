@@ -111,6 +111,7 @@ def load_extra_train(
             extra_columns=(*inputs, *auxiliary),
             needed_columns_only=True,
             empty_texts=data.empty_texts,
+            id_column=data.id_column,
         )
         field = f"data.extra_train[{i}]"
         mapped = map_labels(part, entry.labels, field) if entry.labels else part.labels
@@ -231,6 +232,7 @@ def load_train_and_test(config: ExperimentConfig) -> tuple[LabeledData, LabeledD
             extra_columns=extra_columns,
             needed_columns_only=True,  # corpus-sized files: only what training reads
             empty_texts=data.empty_texts,
+            id_column=data.id_column,
         )
 
     train = load(data.train)
@@ -244,11 +246,13 @@ def load_train_and_test(config: ExperimentConfig) -> tuple[LabeledData, LabeledD
         )
         return train, None
     if data.test is None:
-        train, test = split_train_test(train, data.test_size, config.seed)
+        whole = train
+        train, test = split_train_test(whole, data.test_size, config.seed)
         test.notes.append(
             f"test set: stratified {data.test_size:.0%} split of {data.train} (seed {config.seed})"
         )
-        train.notes.extend(test.notes)
+        train.notes = [*whole.notes, *test.notes]
+        train.dropped_empty = whole.dropped_empty  # the file's, counted once
     else:
         test = load(data.test)
         _note_dropped(test, train.notes)

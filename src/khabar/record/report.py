@@ -42,6 +42,7 @@ class ReportInputs:
     facts: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     misclassified_examples: int = 15
+    ids: list[str] | None = None  # names of the scored rows (data.id_column), when known
 
 
 def _excerpt(text: str, limit: int = 110) -> str:
@@ -64,7 +65,8 @@ def _misclassified_rows(inputs: ReportInputs) -> list[str]:
             wrong.append((inputs.scores[i, index[pred]], i, gold, pred))
     wrong.sort(key=lambda item: -item[0])
     return [
-        f"| {_excerpt(inputs.texts[i])} | {gold} | {pred} | {score:.3f} |"
+        f"| {inputs.ids[i] if inputs.ids else i + 1} | {_excerpt(inputs.texts[i])} | {gold} | "
+        f"{pred} | {score:.3f} |"
         for score, i, gold, pred in wrong[: inputs.misclassified_examples]
     ]
 
@@ -89,9 +91,9 @@ def _summary(inputs: ReportInputs, figures: list[str]) -> str:
         "",
         f"Score: the model's {inputs.score_kind} for the wrong label.",
         "",
-        "| text | gold | predicted | score |",
-        "|---|---|---|---|",
-    ] + (rows or ["| (none) | | | |"])
+        f"| {'id' if inputs.ids else 'row'} | text | gold | predicted | score |",
+        "|---|---|---|---|---|",
+    ] + (rows or ["| | (none) | | | |"])
     return "\n".join(lines) + "\n"
 
 

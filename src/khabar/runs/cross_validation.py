@@ -65,7 +65,7 @@ def _fit_and_score(
     multi_label,
     groups,
     grouped,
-    cache=None,  # noqa: N803
+    cache=None,
     fit_labels=None,
 ):
     y_fit = [(y if fit_labels is None else fit_labels)[i] for i in train_idx]
@@ -92,7 +92,7 @@ def _fit_and_score(
     )
 
 
-def cv_splits(X, y: list, *, folds: int, seed: int, multi_label: bool, always_train: int = 0):  # noqa: N803
+def cv_splits(X, y: list, *, folds: int, seed: int, multi_label: bool, always_train: int = 0):
     """K-fold splits (stratified for single-label) of all but the last `always_train` rows;
     those rows (extra training data, data.extra_train) join every fold's training part and
     are never scored."""
@@ -110,7 +110,7 @@ def cv_splits(X, y: list, *, folds: int, seed: int, multi_label: bool, always_tr
 
 def cross_validate(
     pipeline,
-    X: pd.DataFrame,  # noqa: N803
+    X: pd.DataFrame,
     y: list,
     labels: list[str],
     *,

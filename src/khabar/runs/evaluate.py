@@ -53,6 +53,7 @@ def evaluate(
     text_column: str | None = None,
     encoding: str = "utf-8",
     reports_dir: str | Path = "reports",
+    id_column: str = "id",
 ) -> EvaluationResult:
     """Score a trained model on a labeled file and write a report under
     ``REPORTS_DIR/evaluations/<file>-<time>/``.
@@ -71,6 +72,8 @@ def evaluate(
         The file's encoding (e.g. cp1256).
     reports_dir : str or Path, default "reports"
         Where the report folder goes.
+    id_column : str, default "id"
+        The column that names rows in the report, when the file has it.
 
     Returns
     -------
@@ -98,6 +101,7 @@ def evaluate(
             test_metrics=metrics,
             top_features=top_weighted_features(pipeline),
             facts={"model": str(model), "data": f"{data} ({len(gold)} rows)"},
+            ids=[str(i) for i in frame[id_column]] if id_column in frame.columns else None,
         ),
     )
     return EvaluationResult(metrics, str(written[0].parent))

@@ -130,7 +130,7 @@ def _word_vector_keys(steps: Pipeline) -> list[str]:
     return [] if step is None else [vectors_key(step.config(), step.normalize or {})]
 
 
-def _texts(X, text_column: str) -> list[str]:  # noqa: N803
+def _texts(X, text_column: str) -> list[str]:
     values = X[text_column].tolist() if isinstance(X, pd.DataFrame) else list(X)
     return [text if type(text) is str else str(text) for text in values]
 
@@ -155,7 +155,7 @@ class FeatureCache:
         ]
         return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
-    def featurize(self, steps: Pipeline, X_fit, X_eval, text_column: str) -> FeatureSet:  # noqa: N803
+    def featurize(self, steps: Pipeline, X_fit, X_eval, text_column: str) -> FeatureSet:
         """Fit `steps` (unfitted normalize + features) on X_fit and transform X_eval, or
         load the result of an identical earlier call."""
         key = self.key(steps, _texts(X_fit, text_column), _texts(X_eval, text_column))

@@ -57,6 +57,24 @@ def _text_column(model: Pipeline, frame: pd.DataFrame, text_column: str | None) 
     return column
 
 
+def _model_inputs(
+    model: Pipeline, frame: pd.DataFrame, path: str | Path, texts: list[str], rows: list[int]
+) -> pd.DataFrame:
+    """The model's input columns for `rows` of `frame`: the texts, and the columns the model
+    reads besides the text (e.g. Mawqif's `target`), from the same file."""
+    normalize = model.named_steps["normalize"]
+    inputs = pd.DataFrame({normalize.text_column: texts})
+    for extra in getattr(normalize, "keep_columns", ()):
+        if extra not in frame.columns:
+            raise KhabarError(
+                f"{path}: missing column {extra!r}, which this model reads besides the text; "
+                f"columns are {list(map(str, frame.columns))}"
+            )
+        values = clean_texts(frame, extra, path)
+        inputs[extra] = [values[i] for i in rows]
+    return inputs
+
+
 def predict_frame(
     model: Pipeline,
     frame: pd.DataFrame,
@@ -64,6 +82,7 @@ def predict_frame(
     text_column: str | None = None,
     *,
     allow_empty: bool = True,
+    id_column: str = "id",
 ) -> pd.DataFrame:
     """Predictions for the rows of `frame`, one output row per input row, in order.
 
@@ -79,11 +98,13 @@ def predict_frame(
         The texts' column, when it differs from the model's.
     allow_empty : bool, default True
         A row without text gets a null prediction and a `reason`; False refuses it.
+    id_column : str, default "id"
+        The column that names rows: copied to the output first when the input has it.
 
     Returns
     -------
     DataFrame
-        `id` and `line` (when the input has them), `prediction` (a list for multi-label
+        The id column and `line` (when the input has them), `prediction` (a list for multi-label
         models; None for a row without text), one `score_<class>` column per class, and
         `reason` ("empty text" / "missing text") when some row has no text.
     """
@@ -93,15 +114,7 @@ def predict_frame(
     else:
         texts, reasons = clean_texts(frame, column, path), [None] * len(frame)
     present = [i for i, text in enumerate(texts) if text is not None]
-    inputs = pd.DataFrame({model.named_steps["normalize"].text_column: [texts[i] for i in present]})
-    # Columns the model reads besides the text (e.g. Mawqif's `target`), from the same file.
-    for extra in getattr(model.named_steps["normalize"], "keep_columns", ()):
-        if extra not in frame.columns:
-            raise KhabarError(
-                f"{path}: missing column {extra!r}, which this model reads besides the text; "
-                f"columns are {list(map(str, frame.columns))}"
-            )
-        inputs[extra] = [clean_texts(frame, extra, path)[i] for i in present]
+    inputs = _model_inputs(model, frame, path, [texts[i] for i in present], present)
     labels = class_labels(model)
     predicted: list = [None] * len(texts)
     scores = np.full((len(texts), len(labels)), np.nan)
@@ -111,7 +124,7 @@ def predict_frame(
         for i, label in zip(present, predict_labels(classifier, features), strict=True):
             predicted[i] = label
         scores[present] = class_scores(classifier, features)[0]
-    output = frame[[c for c in ("id", "line") if c in frame.columns]].reset_index(drop=True)
+    output = frame[[c for c in (id_column, "line") if c in frame.columns]].reset_index(drop=True)
     output["prediction"] = predicted
     for k, label in enumerate(labels):
         output[f"score_{label}"] = scores[:, k].round(6)
@@ -147,14 +160,20 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> None:
         raise
 
 
+def json_records(frame: pd.DataFrame) -> list[dict]:
+    """The rows of a predictions frame as JSON-ready dicts: a missing value (the scores of a
+    row without text) is None, since JSON has no NaN."""
+    return frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+
+
 def _write_to(frame: pd.DataFrame, temporary: Path, suffix: str) -> None:
     if suffix == ".jsonl":
         with open(temporary, "w", encoding="utf-8") as handle:
-            for record in frame.to_dict(orient="records"):
-                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            for record in json_records(frame):
+                handle.write(json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n")
     elif suffix == ".csv":
         out = frame.copy()
-        if len(out) and isinstance(out["prediction"].iloc[0], list):
+        if any(isinstance(p, list) for p in out["prediction"]):
             out["prediction"] = [json.dumps(p, ensure_ascii=False) for p in out["prediction"]]
         out.to_csv(temporary, index=False, encoding="utf-8")
     else:
@@ -191,6 +210,7 @@ def predict(
     *,
     text_column: str | None = None,
     encoding: str = "utf-8",
+    id_column: str = "id",
 ) -> PredictionResult:
     """Predict labels and scores for texts.
 
@@ -207,6 +227,8 @@ def predict(
         The texts' column, when it differs from the model's.
     encoding : str, default "utf-8"
         The input file's encoding.
+    id_column : str, default "id"
+        The column that names rows, copied to the output.
 
     Returns
     -------
@@ -219,7 +241,7 @@ def predict(
         frame, name = pd.DataFrame({"text": data}) if isinstance(data, list) else data, "input"
     else:
         frame, name = read_table(data, encoding), str(data)
-    predictions = predict_frame(pipeline, frame, name, text_column)
+    predictions = predict_frame(pipeline, frame, name, text_column, id_column=id_column)
     if output is not None:
         write_table(predictions, output)
     empty = int(predictions["reason"].notna().sum()) if "reason" in predictions else 0

@@ -17,7 +17,7 @@ from sklearn.pipeline import Pipeline
 from khabar.errors import KhabarError
 from khabar.model.pipeline import class_labels, is_multi_label
 from khabar.record.model_info import running_versions
-from khabar.runs.predict import load_model, predict_frame
+from khabar.runs.predict import json_records, load_model, predict_frame
 
 MAX_BODY_BYTES = 32 * 1024 * 1024  # a batch of news texts, not a corpus: send corpora in parts
 REQUEST_NAME = "request"  # stands in for a file name in the errors predict_frame raises
@@ -61,9 +61,7 @@ def request_frame(body: bytes, content_type: str, text_column: str) -> pd.DataFr
 def predictions(model: Pipeline, frame: pd.DataFrame) -> list[dict[str, Any]]:
     if frame.empty:
         return []
-    output = predict_frame(model, frame, REQUEST_NAME)
-    # A row without text scores NaN, which JSON cannot hold: null instead.
-    return output.astype(object).where(output.notna(), None).to_dict(orient="records")
+    return json_records(predict_frame(model, frame, REQUEST_NAME))
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -84,7 +82,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _error(self, status: HTTPStatus, message: str) -> None:
         self._reply(status, {"error_code": status.name, "message": message})
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         if self.path in ("/ping", "/health"):
             self._reply(HTTPStatus.OK, {"status": "ok"})
         elif self.path == "/version":
@@ -92,7 +90,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._error(HTTPStatus.NOT_FOUND, f"no such path {self.path}; POST /invocations")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         if self.path != "/invocations":
             self._error(HTTPStatus.NOT_FOUND, f"no such path {self.path}; POST /invocations")
             return

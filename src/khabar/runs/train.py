@@ -1,5 +1,6 @@
-"""Training one experiment config as one MLflow run, in named steps:
-load -> fit set -> cross-validate -> fit final -> score test -> report -> log."""
+"""Training one experiment config as one MLflow run, in named steps: load the data and
+build the fit set (before the run opens) -> log the inputs -> cross-validate -> fit the
+final model -> score the test set (or out of fold) -> write the report -> log the model."""
 
 from __future__ import annotations
 
@@ -282,6 +283,11 @@ def score(
     return Scores(predicted, scores, kind, metrics)
 
 
+def _ids(config: ExperimentConfig, data: LabeledData) -> list[str] | None:
+    column = config.data.id_column
+    return [str(i) for i in data.frame[column]] if column in data.frame.columns else None
+
+
 def _facts(config: ExperimentConfig, data: TrainingData) -> dict[str, str]:
     evaluation = config.evaluation
     cv = f"{data.folds}-fold, seed {config.seed}"
@@ -332,6 +338,7 @@ def write_run_report(
             facts=_facts(config, data),
             notes=data.notes,
             misclassified_examples=config.evaluation.misclassified_examples,
+            ids=_ids(config, data.scored),
         ),
     )
     for path in files:
