@@ -223,7 +223,13 @@ def _add_reuse_commands(commands) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """khabar's command line: one sub-command per public function of the runs layer."""
+    """The command line of khabar: one sub-command per public function of the runs layer.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The parser; each sub-command sets `handler`, the function that runs it.
+    """
     parser = argparse.ArgumentParser(prog="khabar", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     _add_run_commands(commands)
@@ -232,6 +238,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one khabar command, as the `khabar` script does.
+
+    A KhabarError is printed on one line (``khabar: error: ...``), not as a traceback.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments; None: the process's (``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The exit status: 0 on success, 2 for a user error, 130 when interrupted; `ui`
+        returns the MLflow UI's own.
+    """
     args = build_parser().parse_args(argv)
     warnings.showwarning = _show_warning
     heap.use_fixed_mmap_threshold()  # corpus-sized arrays go back to the system when freed

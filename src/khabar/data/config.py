@@ -30,10 +30,25 @@ class _Strict(BaseModel):
 
 
 class ExtraTrainFile(_Strict):
-    """A data.extra_train file whose columns or label names differ from data.train's: e.g.
-    news items with a `stance` column of positive / negative / neutral, added to tweets whose
-    `sentiment` column says Positive / Negative / Neutral. Any other column training reads
-    (data.auxiliary_label_column, features.target_column) keeps the config's name and values."""
+    """A data.extra_train file whose columns or label names differ from data.train's.
+
+    E.g. news items with a `stance` column of positive / negative / neutral, added to tweets
+    whose `sentiment` column says Positive / Negative / Neutral. Any other column training
+    reads (data.auxiliary_label_column, features.target_column) keeps the config's name and
+    values.
+
+    Attributes
+    ----------
+    path : str
+        The labeled file.
+    text_column : str or None, default None
+        Its texts' column; None: data.text_column.
+    label_column : str or None, default None
+        Its labels' column; None: data.label_column.
+    labels : dict of str to str, default {}
+        The file's label -> the config's label. When given, every label in the file must
+        be a key. Labels are read as strings, even those YAML reads as numbers.
+    """
 
     # YAML reads `0:` and `1:` as numbers; labels are always read as strings.
     model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
@@ -58,6 +73,36 @@ class ExtraTrainFile(_Strict):
 
 
 class DataConfig(_Strict):
+    """The config's `data` section: the labeled files and how to read them.
+
+    Attributes
+    ----------
+    train : str
+        The labeled training file (.csv, .tsv, .jsonl, .json, .parquet).
+    test : str or None, default None
+        The labeled test file; None: a stratified split of `train`.
+    text_column : str, default "text"
+        The texts' column.
+    label_column : str, default "label"
+        The labels' column (lists for multi_label tasks).
+    id_column : str, default "id"
+        The column naming rows, in reports, prediction outputs and lists of dropped rows.
+    encoding : str, default "utf-8"
+        The files' encoding, e.g. cp1256; checked to be a known codec.
+    test_size : float in [0, 1), default 0.2
+        The share of `train` held out when `test` is None; 0: no test set, judged by CV.
+    drop_leaked : bool, default False
+        Drop test rows whose text also occurs in training (they are counted either way).
+    empty_texts : {"refuse", "drop"}, default "refuse"
+        A row without text is an error naming it, or is dropped and listed.
+    extra_train : list of str or ExtraTrainFile, default []
+        More labeled files that join every fit (each CV fold and the final model) and are
+        never scored.
+    auxiliary_label_column : str or None, default None
+        A second label column learned jointly with `label_column`, which alone is
+        predicted; read when training, never when predicting (single_label tasks).
+    """
+
     train: str
     test: str | None = None
     text_column: str = "text"
@@ -88,7 +133,13 @@ class DataConfig(_Strict):
     auxiliary_label_column: str | None = None
 
     def extra_train_files(self) -> list[ExtraTrainFile]:
-        """data.extra_train with every entry in its full form."""
+        """The entries of data.extra_train, each in its full form.
+
+        Returns
+        -------
+        list of ExtraTrainFile
+            One per entry, in order; a bare path becomes an ExtraTrainFile with defaults.
+        """
         return [
             ExtraTrainFile(path=entry) if isinstance(entry, str) else entry
             for entry in self.extra_train
@@ -105,6 +156,34 @@ class DataConfig(_Strict):
 
 
 class NormalizeConfig(_Strict):
+    """The config's `normalize` section: the switches of khabar's Arabic normalizer.
+
+    Attributes
+    ----------
+    remove_diacritics : bool, default True
+        Remove harakat and other diacritics.
+    remove_tatweel : bool, default True
+        Remove tatweel (U+0640).
+    unify_alef : bool, default True
+        Write the alef variants (with hamza or madda, wasla) as a bare alef.
+    alef_maqsura_to_ya : bool, default True
+        Write alef maqsura as ya.
+    teh_marbuta_to_heh : bool, default False
+        Write teh marbuta as heh.
+    arabic_digits_to_ascii : bool, default True
+        Write Arabic-Indic and Persian digits as 0-9.
+    remove_urls : bool, default True
+        Remove URLs.
+    remove_mentions : bool, default True
+        Remove @mentions.
+    remove_hashtag_signs : bool, default True
+        Keep a hashtag's word, drop its #.
+    remove_emoji : bool, default False
+        Remove emoji.
+    collapse_whitespace : bool, default True
+        Write runs of whitespace as one space.
+    """
+
     remove_diacritics: bool = True
     remove_tatweel: bool = True
     unify_alef: bool = True
@@ -119,6 +198,34 @@ class NormalizeConfig(_Strict):
 
 
 class TfidfConfig(_Strict):
+    """A TF-IDF block of n-gram features: `features.char`, or `features.word`.
+
+    The vectorizer's own checks (e.g. min_df: -1, max_features: 0) run when the config is
+    read, instead of mid-run.
+
+    Attributes
+    ----------
+    analyzer : {"char", "char_wb", "word"}, default "char_wb"
+        N-grams across words, inside word boundaries, or of words.
+    ngram_range : tuple of (int, int), default (2, 5)
+        The n-gram lengths, min and max, with 1 <= min <= max.
+    min_df : int or float, default 2
+        Ignore n-grams in fewer documents (a float: a share of them).
+    max_df : float, default 1.0
+        Ignore n-grams in more than this share of documents.
+    max_features : int or None, default None
+        Keep only the most frequent n-grams.
+    sublinear_tf : bool, default True
+        Use 1 + log(tf).
+    dtype : {"float32", "float64"}, default "float32"
+        The matrix's precision.
+    engine : {"sklearn", "fast"}, default "sklearn"
+        "fast": the same matrix from khabar.model.char_ngrams (compiled, threaded);
+        character n-grams only.
+    n_jobs : int, default -1
+        Threads of the "fast" engine (-1: all cores).
+    """
+
     analyzer: Literal["char", "char_wb", "word"] = "char_wb"
     ngram_range: tuple[int, int] = (2, 5)
     min_df: int | float = 2
@@ -155,8 +262,34 @@ class TfidfConfig(_Strict):
 
 
 class WordVectorsConfig(_Strict):
-    """Word vectors trained on unlabeled text (khabar.model.word_vectors): their mean per text
-    joins the n-gram features."""
+    """Word vectors trained on unlabeled text (khabar.model.word_vectors).
+
+    Their mean per text joins the n-gram features.
+
+    Attributes
+    ----------
+    corpus : str
+        A folder of SaudiNewsNet ZIPs, or a table file (.jsonl, .csv, ...) with
+        `text_column`.
+    text_column : str, default "text"
+        The corpus table's text column.
+    exclude_titles_of : list of str, default []
+        Labeled files drawn from the same corpus: articles whose title opens one of their
+        texts are left out, so scored items never shape the vectors.
+    vector_size : int in [2, 1000], default 100
+        The vectors' dimensions.
+    window : int, default 5
+        word2vec's context window.
+    min_count : int, default 5
+        Ignore rarer words.
+    epochs : int, default 5
+        Training passes over the corpus.
+    seed : int, default 42
+        word2vec's seed.
+    weight : float, default 1.0
+        The scale of the (L2-normalized) mean vector beside the n-gram blocks, each of
+        norm 1.
+    """
 
     # A folder of SaudiNewsNet ZIPs, or a table file (.jsonl, .csv, ...) with `text_column`.
     corpus: str
@@ -174,6 +307,22 @@ class WordVectorsConfig(_Strict):
 
 
 class FeaturesConfig(_Strict):
+    """The config's `features` section: the feature blocks a text is turned into.
+
+    Attributes
+    ----------
+    char : TfidfConfig
+        TF-IDF over character n-grams, always on (analyzer "char" or "char_wb").
+    word : TfidfConfig or None, default None
+        TF-IDF over word n-grams (analyzer "word", engine "sklearn"), joined to the char
+        block.
+    word_vectors : WordVectorsConfig or None, default None
+        Each text's mean word vector, joined to the n-gram blocks.
+    target_column : str or None, default None
+        An input column naming each row's target (Mawqif's `target`): features are then
+        learned both shared and per target, and the saved model reads this column too.
+    """
+
     char: TfidfConfig = TfidfConfig()
     word: TfidfConfig | None = None
     word_vectors: WordVectorsConfig | None = None
@@ -204,6 +353,25 @@ class FeaturesConfig(_Strict):
 
 
 class ModelConfig(_Strict):
+    """The config's `model` section: the classifier.
+
+    The name and parameters are checked against the model layer by
+    `khabar.runs.guard.load_config`.
+
+    Attributes
+    ----------
+    name : str, default "linear_svc"
+        The classifier: a name of `khabar.model.classifiers.REGISTRY`.
+    params : dict, default {}
+        The classifier's parameters (C, class_weight, ...).
+    calibrate : bool, default False
+        Wrap the classifier in a 3-fold CalibratedClassifierCV: scores become
+        probabilities.
+    exclude_from_predictions : list of str, default []
+        Labels learned but never predicted (single_label tasks only), e.g. Mawqif's
+        `None`, which StanceEval's F1 ignores.
+    """
+
     name: str = "linear_svc"
     params: dict[str, Any] = Field(default_factory=dict)
     calibrate: bool = False
@@ -213,7 +381,17 @@ class ModelConfig(_Strict):
 
 
 class GroupedMetricConfig(_Strict):
-    """F1 macro over `labels`, computed within each value of `group_column`, then averaged."""
+    """F1 macro over `labels`, computed within each value of `group_column`, then averaged.
+
+    Attributes
+    ----------
+    name : str, default "f1_grouped"
+        The metric's name in MLflow and in reports.
+    group_column : str
+        The column whose values form the groups (e.g. Mawqif's `target`).
+    labels : list of str
+        The labels whose F1 is averaged (e.g. Favor and Against); at least one.
+    """
 
     name: str = "f1_grouped"
     group_column: str
@@ -221,6 +399,31 @@ class GroupedMetricConfig(_Strict):
 
 
 class EvaluationConfig(_Strict):
+    """The config's `evaluation` section: how a run is scored and what it writes.
+
+    Attributes
+    ----------
+    cv_folds : int, default 5
+        Folds of the k-fold CV on the training rows (at least 2).
+    cv_repeats : int, default 1
+        Run the k-fold CV with fold seeds seed, seed + 1, ...; cv_* metrics are over all
+        their folds, which makes comparisons on small data steadier.
+    cross_validate : bool, default True
+        False: score on the test set only (corpus-sized data).
+    cache_features : bool, default False
+        Reuse featurized folds and test rows (khabar.runs.feature_cache); sweeps turn it on.
+    write_report : bool, default True
+        Write plots and summary.md under reports/ (a sweep's children do not).
+    log_model : bool, default True
+        Log the fitted Pipeline to MLflow (a sweep's children do not).
+    n_jobs : int, default 1
+        CV folds fitted in parallel.
+    grouped_metric : GroupedMetricConfig or None, default None
+        An extra metric over groups of rows.
+    misclassified_examples : int, default 15
+        Rows in the report's table of confident mistakes.
+    """
+
     cv_folds: int = Field(5, ge=2)
     # Repeated CV: the k-fold CV is run this many times with fold seeds seed, seed+1, ...
     # and cv_* metrics are over all of their folds. On small data (600 items) one fold
@@ -236,6 +439,37 @@ class EvaluationConfig(_Strict):
 
 
 class ExperimentConfig(_Strict):
+    """One experiment: what to train on, how, and how to score it.
+
+    Read from YAML by `read_config` (structure) and `khabar.runs.guard.load_config` (the
+    model layer's checks too). Unknown keys are errors: a typo in a config must not
+    silently fall back to a default.
+
+    Attributes
+    ----------
+    name : str
+        The run name's prefix and the report folder's name (letters, digits, '_', '-',
+        '.'; no '..').
+    experiment : str
+        The MLflow experiment, and the folder under `reports_dir` (a safe name too).
+    task : {"single_label", "multi_label"}, default "single_label"
+        One label per text, or a list of labels.
+    seed : int, default 42
+        The seed of the split, the CV folds and the classifier.
+    data : DataConfig
+        The labeled data.
+    normalize : NormalizeConfig
+        Arabic normalization.
+    features : FeaturesConfig
+        The feature blocks.
+    model : ModelConfig
+        The classifier.
+    evaluation : EvaluationConfig
+        Scoring and what a run writes.
+    reports_dir : str, default "reports"
+        Where report folders go.
+    """
+
     name: str
     experiment: str
     task: Literal["single_label", "multi_label"] = "single_label"
@@ -290,7 +524,21 @@ _Loader.add_implicit_resolver(
 
 
 def read_yaml(text: str) -> Any:
-    """The one YAML reader for configs, sweep files and --set values."""
+    """The one YAML reader for configs, sweep files and --set values.
+
+    Safe loading, except that a number such as 1e-5 is read as a float (PyYAML follows
+    YAML 1.1, where it is a string; researchers write it as a number).
+
+    Parameters
+    ----------
+    text : str
+        YAML text.
+
+    Returns
+    -------
+    Any
+        The parsed document: a dict, list, str, number, bool or None.
+    """
     return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
 
 
@@ -303,8 +551,30 @@ def _parse_override(item: str) -> tuple[list[str], Any]:
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Set dotted keys in the raw config. A key must exist already, except under free maps
-    (model.params) and optional sections that default to null (features.word, ...)."""
+    """Set dotted keys in the raw config.
+
+    A key must exist already, except under free maps (model.params) and optional sections
+    that default to null (features.word, ...). Values are read as YAML: "0.3" is a float,
+    "[2, 5]" a list, "true" a bool.
+
+    Parameters
+    ----------
+    raw : dict
+        The config as read from YAML, before validation; changed in place.
+    overrides : list of str
+        ``KEY=VALUE`` settings, e.g. ``model.params.C=0.3``.
+
+    Returns
+    -------
+    dict
+        `raw`, with the overrides applied.
+
+    Raises
+    ------
+    KhabarError
+        An override is not ``KEY=VALUE``, names an unknown key, or goes through a value
+        that is not a section.
+    """
     for item in overrides:
         path, value = _parse_override(item)
         node: Any = raw
@@ -375,9 +645,29 @@ def _first_error(path: Path, error: ValidationError) -> str:
 
 
 def read_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
-    """Read, override and validate an experiment config's structure; every problem is one
-    KhabarError line. `khabar.runs.guard.load_config` adds the model layer's checks (the
-    classifier's name and parameters)."""
+    """Read, override and validate an experiment config's structure.
+
+    `khabar.runs.guard.load_config` adds the model layer's checks (the classifier's name
+    and parameters).
+
+    Parameters
+    ----------
+    path : str or Path
+        The YAML config file.
+    overrides : list of str, optional
+        ``KEY=VALUE`` settings of dotted keys, as ``--set`` takes them.
+
+    Returns
+    -------
+    ExperimentConfig
+        The validated config.
+
+    Raises
+    ------
+    KhabarError
+        Every problem, in one line naming the file and the key: a missing file, invalid
+        YAML, an unknown or missing key, a bad value or override.
+    """
     path = Path(path)
     if not path.is_file():
         raise KhabarError(f"config file not found: {path}")

@@ -17,8 +17,24 @@ SAUDINEWSNET_FIELDS = ("source", "url", "date_extracted", "title", "author", "co
 
 
 def read_saudinewsnet(folder: str | Path) -> list[dict]:
-    """All articles of the SaudiNewsNet ZIPs in `folder`, in file order, each with an `id`
-    (`<zip stem>-<position>`) and `text` (title, a newline, then content)."""
+    """All articles of the SaudiNewsNet ZIPs in `folder`, in file order.
+
+    Parameters
+    ----------
+    folder : str or Path
+        A folder of SaudiNewsNet's daily ZIP files.
+
+    Returns
+    -------
+    list of dict
+        One dict of str per article: SaudiNewsNet's fields (a missing one is ""), an `id`
+        (``<zip stem>-<position>``) and `text` (title, a newline, then content).
+
+    Raises
+    ------
+    KhabarError
+        The folder holds no .zip files, or a ZIP is not one of JSON arrays of objects.
+    """
     folder = Path(folder)
     paths = sorted(folder.glob("*.zip"))
     if not paths:
@@ -42,8 +58,21 @@ def read_saudinewsnet(folder: str | Path) -> list[dict]:
 
 
 def write_articles_jsonl(articles: list[dict], path: str | Path) -> int:
-    """The export khabar trains on: one object per line with `id, title, content, text,
-    source`; articles without any text are left out. Written atomically. Returns the count."""
+    """Write the export khabar trains on, atomically: one JSON object per line.
+
+    Parameters
+    ----------
+    articles : list of dict
+        Articles as `read_saudinewsnet` returns them.
+    path : str or Path
+        The .jsonl file; its folder is created when missing.
+
+    Returns
+    -------
+    int
+        The count of articles written: those with any text, each with `id, title,
+        content, text, source`.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")

@@ -76,9 +76,34 @@ def _is_utf8(data: bytes) -> bool:
 def read_table(
     path: str | Path, encoding: str = "utf-8", columns: set[str] | None = None
 ) -> pd.DataFrame:
-    """Read a table by its extension. Cells keep literal strings such as 'None' and 'NA';
-    only truly empty cells become missing values. `columns`: for JSONL, keep only these
-    keys of each line as it is read (a corpus's other fields never fill memory)."""
+    """Read a table by its extension.
+
+    Cells keep literal strings such as 'None' and 'NA'; only truly empty cells become
+    missing values.
+
+    Parameters
+    ----------
+    path : str or Path
+        A .csv, .tsv, .jsonl, .json, .parquet or .txt file (one text per line in a
+        `text` column, blank lines skipped).
+    encoding : str, default "utf-8"
+        The file's encoding (e.g. cp1256); not used for Parquet.
+    columns : set of str, optional
+        For JSONL, keep only these keys of each line as it is read (a corpus's other
+        fields never fill memory).
+
+    Returns
+    -------
+    DataFrame
+        The rows; its ``attrs`` carry the JSONL or TXT line numbers, used by
+        `row_location`.
+
+    Raises
+    ------
+    KhabarError
+        The file is missing, of an unsupported type, empty, not decodable with
+        `encoding`, or malformed; the message names the line or byte.
+    """
     frame = _read_table(Path(path), encoding, columns)
     release_free_heap()
     return frame
@@ -204,12 +229,37 @@ def _records_frame(records: list[dict]) -> pd.DataFrame:
 
 
 def row_location(frame: pd.DataFrame, position: int) -> str:
-    """How to point a user at a row: the line of a JSONL file, else the data row number."""
+    """How to point a user at a row: the line of a JSONL file, else the data row number.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        A table as `read_table` returns it.
+    position : int
+        The row's position in `frame`, from 0.
+
+    Returns
+    -------
+    str
+        ``"line N"`` (JSONL and TXT files) or ``"row N"``, from 1.
+    """
     lines = frame.attrs.get("line_numbers")
     return f"line {lines[position]}" if lines else f"row {position + 1}"
 
 
 def content_hash(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes, read in blocks of 1 MB.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+
+    Returns
+    -------
+    str
+        The hex digest, logged with a run so its data can be recognized.
+    """
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -218,6 +268,22 @@ def content_hash(path: str | Path) -> str:
 
 
 def require_columns(frame: pd.DataFrame, columns: list[str], path: str | Path) -> None:
+    """Check that `frame` has every one of `columns`.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        A table as `read_table` returns it.
+    columns : list of str
+        The columns needed.
+    path : str or Path
+        Names the file in the error.
+
+    Raises
+    ------
+    KhabarError
+        A column is missing; the message lists the file's columns.
+    """
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         present = frame.attrs.get("file_columns", frame.columns)
@@ -240,6 +306,20 @@ def _text_problem(value) -> str | None:
 def clean_texts(frame: pd.DataFrame, column: str, path: str | Path) -> list[str]:
     """Texts as strings; an empty, whitespace-only or missing text is an error naming its row.
 
+    Parameters
+    ----------
+    frame : DataFrame
+        A table as `read_table` returns it.
+    column : str
+        The texts' column.
+    path : str or Path
+        Names the file in errors.
+
+    Returns
+    -------
+    list of str
+        One text per row, in order.
+
     Raises
     ------
     KhabarError
@@ -258,10 +338,32 @@ def clean_texts(frame: pd.DataFrame, column: str, path: str | Path) -> list[str]
 def texts_or_reasons(
     frame: pd.DataFrame, column: str, path: str | Path
 ) -> tuple[list[str | None], list[str | None]]:
-    """Texts where a row has one, None where it is missing or empty, with the reason
-    ("missing text" / "empty text") in the second list: prediction on a large batch
-    skips such rows rather than refusing the file. A cell that is not a text at all (a
-    list, a number array) is still an error naming its row."""
+    """Texts where a row has one, None where it is missing or empty, and the reasons.
+
+    Prediction on a large batch skips rows without text rather than refusing the file.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        A table as `read_table` returns it.
+    column : str
+        The texts' column.
+    path : str or Path
+        Names the file in errors.
+
+    Returns
+    -------
+    texts : list of str or None
+        One per row: its text, or None when it has none.
+    reasons : list of str or None
+        One per row: "missing text" or "empty text" where `texts` has None, else None.
+
+    Raises
+    ------
+    KhabarError
+        The column is absent, or a cell is not a text at all (a list, a number array);
+        names its row.
+    """
     require_columns(frame, [column], path)
     texts: list[str | None] = []
     reasons: list[str | None] = []
@@ -306,6 +408,31 @@ def _as_label_list(value, path, frame, position, column) -> list[str]:
 def clean_labels(
     frame: pd.DataFrame, column: str, path: str | Path, multi_label: bool
 ) -> list[str] | list[list[str]]:
+    """Labels as strings, stripped; a missing or empty label is an error naming its row.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        A table as `read_table` returns it.
+    column : str
+        The labels' column.
+    path : str or Path
+        Names the file in errors.
+    multi_label : bool
+        Each cell is a list of labels: a JSON list, a list-like string in CSV
+        (``["a", "b"]``), or ``a|b``; an empty cell is the empty list.
+
+    Returns
+    -------
+    list of str, or list of list of str
+        One label per row; with `multi_label`, one sorted list of distinct labels per row.
+
+    Raises
+    ------
+    KhabarError
+        The column is absent, a single label is empty or is a list (the message suggests
+        task: multi_label), or a multi-label cell is not a list.
+    """
     require_columns(frame, [column], path)
     labels: list = []
     for position, value in enumerate(frame[column].tolist()):
@@ -325,7 +452,29 @@ def clean_labels(
 
 @dataclass
 class LabeledData:
-    """A labeled table and what training needs from it."""
+    """A labeled table and what training needs from it.
+
+    Attributes
+    ----------
+    path : str
+        The file it was read from.
+    frame : DataFrame
+        The table; its text column holds the same str objects as `texts`.
+    texts : list of str
+        One text per row.
+    labels : list
+        One label per row (a list of labels for multi-label tasks).
+    sha256 : str, default ""
+        The file's content hash.
+    notes : list of str
+        Notes for the run's report (a split, leakage, dropped rows).
+    leaked_test_rows : int, default 0
+        Test rows whose text also occurs in this (training) data; set when a test set is
+        loaded.
+    dropped_empty : list of str
+        Rows without text dropped on loading (data.empty_texts: drop): their ids, else
+        their lines or rows.
+    """
 
     path: str
     frame: pd.DataFrame
@@ -340,18 +489,39 @@ class LabeledData:
 
     @property
     def label_counts(self) -> dict[str, int]:
+        """How many rows carry each label (a multi-label row counts for each of its labels)."""
         if self.labels and isinstance(self.labels[0], list):
             return dict(Counter(label for row in self.labels for label in row))
         return dict(Counter(self.labels))
 
     def drop_texts(self, text_column: str) -> None:
-        """Let go of the texts (labels and other columns stay): training calls this once the
-        features are computed, so the classifier's fit does not hold the corpus too."""
+        """Let go of the texts (labels and other columns stay).
+
+        Training calls this once the features are computed, so the classifier's fit does
+        not hold the corpus too.
+
+        Parameters
+        ----------
+        text_column : str
+            The column of `frame` that holds the texts; it is dropped.
+        """
         self.texts = []
         self.frame = self.frame.drop(columns=[text_column])
         release_free_heap()
 
     def subset(self, positions: list[int]) -> LabeledData:
+        """The rows at `positions`, with a fresh index.
+
+        Parameters
+        ----------
+        positions : list of int
+            Row positions, in the order wanted.
+
+        Returns
+        -------
+        LabeledData
+            The same path and hash; empty notes, nothing leaked or dropped.
+        """
         frame = self.frame.iloc[positions].reset_index(drop=True)
         return LabeledData(
             self.path,
@@ -400,6 +570,13 @@ def load_labeled(
     Returns
     -------
     LabeledData
+        The checked rows, with the file's content hash.
+
+    Raises
+    ------
+    KhabarError
+        The file cannot be read, a column is missing, or a row's text or label is not
+        usable; names the row.
     """
     needed = {id_column, text_column, label_column, *extra_columns} if needed_columns_only else None
     frame = read_table(path, encoding, needed)
@@ -438,7 +615,27 @@ def _drop_empty_texts(
 
 
 def map_labels(data: LabeledData, mapping: dict[str, str], field: str) -> list:
-    """`data`'s labels renamed by `mapping`, which must name every label the file uses."""
+    """`data`'s labels renamed by `mapping`, which must name every label the file uses.
+
+    Parameters
+    ----------
+    data : LabeledData
+        The labeled data (an extra training file).
+    mapping : dict of str to str
+        The file's label -> the config's label; several labels may map to one.
+    field : str
+        The config field holding the map, named in errors (``data.extra_train[0]``).
+
+    Returns
+    -------
+    list
+        One renamed label per row (a list without repeats for multi-label rows).
+
+    Raises
+    ------
+    KhabarError
+        A label is not a key of `mapping`; names its row.
+    """
     mapped = []
     for position, label in enumerate(data.labels):
         values = label if isinstance(label, list) else [label]
@@ -454,7 +651,20 @@ def map_labels(data: LabeledData, mapping: dict[str, str], field: str) -> list:
 
 
 def check_test_labels(train: LabeledData, test: LabeledData) -> None:
-    """Labels in the test set that training never saw cannot be scored fairly."""
+    """Refuse labels in the test set that training never saw: they cannot be scored fairly.
+
+    Parameters
+    ----------
+    train : LabeledData
+        The training data.
+    test : LabeledData
+        The test data.
+
+    Raises
+    ------
+    KhabarError
+        A test label does not occur in `train`; names its row.
+    """
     seen = set(train.label_counts)
     for position, label in enumerate(test.labels):
         for value in label if isinstance(label, list) else [label]:
@@ -466,7 +676,20 @@ def check_test_labels(train: LabeledData, test: LabeledData) -> None:
 
 
 def find_leakage(train: LabeledData, test: LabeledData) -> list[int]:
-    """Positions of test rows whose text (whitespace aside) also occurs in training."""
+    """Positions of test rows whose text (whitespace aside) also occurs in training.
+
+    Parameters
+    ----------
+    train : LabeledData
+        The training data.
+    test : LabeledData
+        The test data.
+
+    Returns
+    -------
+    list of int
+        Row positions in `test`, ascending.
+    """
     # Training texts are indexed by the hash of their spacing-free form, not kept as copies
     # (a corpus-sized copy would stay in the process's peak memory); hits are confirmed.
     by_hash: dict[int, list[int]] = {}
@@ -484,7 +707,28 @@ def find_leakage(train: LabeledData, test: LabeledData) -> list[int]:
 def split_train_test(
     data: LabeledData, test_size: float, seed: int
 ) -> tuple[LabeledData, LabeledData]:
-    """A stratified split when every class allows it, else a plain shuffled split."""
+    """A stratified split when every class allows it, else a plain shuffled split.
+
+    Parameters
+    ----------
+    data : LabeledData
+        The rows to split; a note goes into its `notes` when the split cannot be
+        stratified.
+    test_size : float
+        The test set's share of the rows.
+    seed : int
+        The shuffle's seed.
+
+    Returns
+    -------
+    train, test : LabeledData
+        The two parts, each in the rows' original order.
+
+    Raises
+    ------
+    KhabarError
+        scikit-learn cannot split the rows (e.g. too few for `test_size`).
+    """
     positions = list(range(len(data.texts)))
     strata = ["|".join(x) if isinstance(x, list) else x for x in data.labels]
     counts = Counter(strata)

@@ -30,6 +30,18 @@ JOINT_SEPARATOR = "\x1f"
 def joint_labels(main: list[str], auxiliary: list[str]) -> list[str]:
     """`main` and `auxiliary` labels as joint class names ("Favor" + "Positive").
 
+    Parameters
+    ----------
+    main : list of str
+        The main label of each row.
+    auxiliary : list of str
+        The auxiliary label of each row, as many as `main`.
+
+    Returns
+    -------
+    list of str
+        One class name per row: the two labels joined by `JOINT_SEPARATOR`.
+
     Raises
     ------
     ValueError
@@ -42,25 +54,71 @@ def joint_labels(main: list[str], auxiliary: list[str]) -> list[str]:
 
 
 def main_label(label: str) -> str:
-    """The main label of a joint class name (the label itself when it is not joint)."""
+    """The main label of a joint class name (the label itself when it is not joint).
+
+    Parameters
+    ----------
+    label : str
+        A class name, joint or not.
+
+    Returns
+    -------
+    str
+        The part before `JOINT_SEPARATOR`.
+    """
     return str(label).split(JOINT_SEPARATOR, 1)[0]
 
 
 def input_columns(config: ExperimentConfig) -> list[str]:
-    """Every column the Pipeline reads: the text column, then any extra input column
-    (features.target_column)."""
+    """Every column the Pipeline reads.
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+        The experiment.
+
+    Returns
+    -------
+    list of str
+        The text column, then any extra input column (features.target_column).
+    """
     target = config.features.target_column
     return [config.data.text_column] + ([target] if target else [])
 
 
 def model_inputs(data: LabeledData, config: ExperimentConfig) -> pd.DataFrame:
-    """The columns of `data` the Pipeline reads, with a fresh 0..n-1 index."""
+    """The columns of `data` the Pipeline reads, with a fresh 0..n-1 index.
+
+    Parameters
+    ----------
+    data : LabeledData
+        Labeled rows.
+    config : ExperimentConfig
+        Names the input columns (see `input_columns`).
+
+    Returns
+    -------
+    DataFrame
+        The input columns of every row of `data`.
+    """
     return data.frame[input_columns(config)].reset_index(drop=True)
 
 
 def fit_labels(data: LabeledData, config: ExperimentConfig) -> list:
-    """The labels a model is fit on: the label column's, or with
-    data.auxiliary_label_column each row's joint label (main + auxiliary).
+    """The labels a model is fit on.
+
+    Parameters
+    ----------
+    data : LabeledData
+        Labeled rows; the auxiliary label is read from its frame.
+    config : ExperimentConfig
+        Names data.auxiliary_label_column.
+
+    Returns
+    -------
+    list
+        `data.labels`, or with data.auxiliary_label_column each row's joint label (main +
+        auxiliary, see `joint_labels`).
 
     Raises
     ------
@@ -79,8 +137,10 @@ def fit_labels(data: LabeledData, config: ExperimentConfig) -> list:
 def load_extra_train(
     config: ExperimentConfig, train: LabeledData | None = None
 ) -> list[LabeledData]:
-    """data.extra_train's files in data.train's terms: the text under the config's text
-    column, labels renamed by each entry's label map, every column training reads checked.
+    """Read data.extra_train's files in data.train's terms.
+
+    The text is under the config's text column, labels are renamed by each entry's label
+    map, and every column training reads is checked.
 
     Parameters
     ----------
@@ -94,6 +154,12 @@ def load_extra_train(
     -------
     list of LabeledData
         One per data.extra_train entry, in order.
+
+    Raises
+    ------
+    KhabarError
+        A file cannot be read, lacks a column training reads, or has a label the map or
+        the training data does not know; names the entry and the row.
     """
     data = config.data
     auxiliary = (data.auxiliary_label_column,) if data.auxiliary_label_column else ()
@@ -165,8 +231,11 @@ class FitSet:
     extra_rows: int
 
     def release_inputs(self) -> None:
-        """Let go of the input texts (labels stay): training calls this once the features
-        are computed, so the classifier's fit does not hold the corpus too."""
+        """Let go of the input texts (labels stay).
+
+        Training calls this once the features are computed, so the classifier's fit does
+        not hold the corpus too.
+        """
         self.inputs = self.inputs.iloc[:0]
 
     @property
@@ -188,12 +257,13 @@ def build_fit_set(
     train : LabeledData
         The training rows (scored in cross-validation).
     extra : list of LabeledData, optional
-        data.extra_train already loaded (as `load_extra_train` returns it); read from the
-        config when omitted.
+        The data.extra_train files already loaded (as `load_extra_train` returns them);
+        read from the config when omitted.
 
     Returns
     -------
     FitSet
+        The rows of `train`, then those of `extra`.
     """
     extra = load_extra_train(config, train) if extra is None else extra
     parts = [train, *extra]
@@ -206,9 +276,15 @@ def build_fit_set(
 
 
 def load_train_and_test(config: ExperimentConfig) -> tuple[LabeledData, LabeledData | None]:
-    """Read data.train and data.test (or split data.train), with every check training needs
-    before any run opens: columns, labels, model inputs, test labels training never saw,
-    and test texts that also occur in training (noted, or dropped with data.drop_leaked).
+    """Read data.train and data.test (or split data.train), checked before any run opens.
+
+    Every check training needs: columns, labels, model inputs, test labels training never
+    saw, test texts also in training (noted, or dropped with data.drop_leaked).
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+        The experiment whose data section is read.
 
     Returns
     -------

@@ -26,6 +26,18 @@ SKOPS_FILE = "model.skops"
 
 
 def untrusted_types(path: Path) -> list[str]:
+    """The types a skops file names beyond skops' default trusted ones, read without loading.
+
+    Parameters
+    ----------
+    path : Path
+        A skops file.
+
+    Returns
+    -------
+    list of str
+        Dotted type names, to be checked with `is_trusted_type`.
+    """
     return list(_skops_io().get_untrusted_types(file=path))
 
 
@@ -46,18 +58,51 @@ def _resolve(name: str) -> object | None:
 
 
 def is_trusted_type(name: str) -> bool:
-    """A class from khabar, scikit-learn, numpy or scipy.sparse. Functions are refused even
-    there: a skops file can name any function (e.g. one that runs a command) as a step's
-    callable, and a khabar Pipeline stores none."""
+    """Whether a type a skops file names is a class of khabar, scikit-learn, numpy or scipy.
+
+    Functions are refused even there: a skops file can name any function (e.g. one that
+    runs a command) as a step's callable, and a khabar Pipeline stores none. Only trusted
+    packages are imported to look the name up.
+
+    Parameters
+    ----------
+    name : str
+        A dotted type name, e.g. ``sklearn.svm._classes.LinearSVC``.
+
+    Returns
+    -------
+    bool
+        True for a class under `TRUSTED_MODULE_PREFIXES`.
+    """
     return name.startswith(TRUSTED_MODULE_PREFIXES) and isinstance(_resolve(name), type)
 
 
 def types_to_trust(model: Pipeline) -> list[str]:
-    """The non-default types a model needs trusted: what MLflow records in its MLmodel."""
+    """The non-default types a model needs trusted: what MLflow records in its MLmodel.
+
+    Parameters
+    ----------
+    model : Pipeline
+        A fitted khabar Pipeline.
+
+    Returns
+    -------
+    list of str
+        Dotted type names, sorted.
+    """
     return sorted(t for t in _skops_io().get_untrusted_types(data=_skops_io().dumps(model)))
 
 
 def save_skops(model: Pipeline, path: Path) -> None:
+    """Write a model to a skops file (no pickle).
+
+    Parameters
+    ----------
+    model : Pipeline
+        A fitted khabar Pipeline.
+    path : Path
+        The file to write, ``model.skops`` by convention.
+    """
     _skops_io().dump(model, path)
 
 
@@ -126,8 +171,21 @@ def load_skops(path: Path) -> Pipeline:
 
 
 def pip_requirements(model: Pipeline) -> list[str]:
-    """The packages a logged model needs, stated rather than inferred: MLflow's inference
-    loads the model again in a subprocess, seconds per run that add up in a sweep."""
+    """The packages a logged model needs, stated rather than inferred.
+
+    MLflow's inference loads the model again in a subprocess, seconds per run that add up
+    in a sweep.
+
+    Parameters
+    ----------
+    model : Pipeline
+        A fitted khabar Pipeline; a compiled estimator in it adds its `extra_requirements`.
+
+    Returns
+    -------
+    list of str
+        Pinned requirements (``name==version``) of the running environment, khabar first.
+    """
     from importlib.metadata import version
 
     names = ["scikit-learn", "skops", "numpy", "scipy", "pandas"]

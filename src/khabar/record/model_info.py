@@ -28,6 +28,13 @@ class KhabarVersionWarning(UserWarning):
 
 
 def running_versions() -> dict[str, str]:
+    """The versions of khabar, scikit-learn, skops, numpy and Python running now.
+
+    Returns
+    -------
+    dict of str to str
+        Package name -> version, as an export's metadata and `khabar serve` record them.
+    """
     return {
         "khabar": __version__,
         "scikit-learn": sklearn.__version__,
@@ -38,6 +45,18 @@ def running_versions() -> dict[str, str]:
 
 
 def sha256_of(path: Path) -> str:
+    """The SHA-256 of a file's bytes, read in blocks of 1 MB.
+
+    Parameters
+    ----------
+    path : Path
+        The file (an export's model.skops).
+
+    Returns
+    -------
+    str
+        The hex digest.
+    """
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -46,13 +65,43 @@ def sha256_of(path: Path) -> str:
 
 
 def write_metadata(folder: Path, metadata: dict[str, Any]) -> Path:
+    """Write an export's metadata.json (UTF-8, indented).
+
+    Parameters
+    ----------
+    folder : Path
+        The export folder.
+    metadata : dict
+        JSON-ready metadata; `read_metadata` expects its "format" to be `EXPORT_FORMAT`.
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
     path = folder / METADATA_FILE
     path.write_text(json.dumps(metadata, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return path
 
 
 def read_metadata(folder: Path) -> dict[str, Any] | None:
-    """An export's metadata, or None for a folder that has none (e.g. an MLflow model)."""
+    """An export's metadata, or None for a folder that has none (e.g. an MLflow model).
+
+    Parameters
+    ----------
+    folder : Path
+        A model folder.
+
+    Returns
+    -------
+    dict or None
+        The contents of its metadata.json.
+
+    Raises
+    ------
+    KhabarError
+        metadata.json is not readable JSON, or not khabar export metadata.
+    """
     path = Path(folder) / METADATA_FILE
     if not path.is_file():
         return None
@@ -66,8 +115,19 @@ def read_metadata(folder: Path) -> dict[str, Any] | None:
 
 
 def saved_sklearn_version(folder: Path) -> str | None:
-    """The scikit-learn version a model folder was saved with: from an export's metadata or
-    from an MLflow model's MLmodel file; None when the folder does not say."""
+    """The scikit-learn version a model folder was saved with.
+
+    Parameters
+    ----------
+    folder : Path
+        An export folder or an MLflow model folder.
+
+    Returns
+    -------
+    str or None
+        From an export's metadata or from an MLflow model's MLmodel file; None when the
+        folder does not say.
+    """
     metadata = read_metadata(folder)
     if metadata is not None:
         return (metadata.get("versions") or {}).get("scikit-learn")
@@ -82,8 +142,23 @@ def saved_sklearn_version(folder: Path) -> str | None:
 
 
 def check_model_folder(folder: Path, model_file: Path) -> None:
-    """Before loading: the file is the one the export recorded, and a scikit-learn version
-    mismatch is a warning (the model may still load, but may predict differently)."""
+    """Check a model folder before loading its model file.
+
+    The file must be the one the export recorded; a scikit-learn version mismatch is a
+    `KhabarVersionWarning` (the model may still load, but may predict differently).
+
+    Parameters
+    ----------
+    folder : Path
+        The model folder (an export or an MLflow model).
+    model_file : Path
+        Its model.skops.
+
+    Raises
+    ------
+    KhabarError
+        The file's SHA-256 differs from the one in the export's metadata.
+    """
     metadata = read_metadata(folder)
     expected = (metadata or {}).get("sha256")
     if expected and sha256_of(model_file) != expected:

@@ -3,6 +3,7 @@ top-weighted n-grams per class with Arabic shaped right to left."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -31,7 +32,19 @@ MATPLOTLIB_SHAPES_ARABIC = Version(matplotlib.__version__) >= Version("3.11")
 
 
 def shape_arabic(text: str) -> str:
-    """Text as it must be handed to matplotlib to be drawn joined and right to left."""
+    """Text as it must be handed to matplotlib to be drawn joined and right to left.
+
+    Parameters
+    ----------
+    text : str
+        Text in logical order, Arabic or not.
+
+    Returns
+    -------
+    str
+        `text` itself for matplotlib 3.11 and later, which shape Arabic themselves; for
+        older versions, reshaped into joined letter forms in visual order.
+    """
     if MATPLOTLIB_SHAPES_ARABIC:
         return text
     return get_display(arabic_reshaper.reshape(text))
@@ -47,6 +60,24 @@ def _save(fig, path: Path) -> Path:
 
 
 def plot_confusion_matrix(y_true, y_pred, labels: list[str], path: Path) -> Path:
+    """Draw the confusion matrix, each gold row normalized to sum to 1 (single-label).
+
+    Parameters
+    ----------
+    y_true : sequence of str
+        Gold labels.
+    y_pred : sequence of str
+        Predicted labels.
+    labels : list of str
+        The classes, in the rows' and columns' order.
+    path : Path
+        The PNG file to write (atomically).
+
+    Returns
+    -------
+    Path
+        `path`.
+    """
     matrix = confusion_matrix(y_true, y_pred, labels=labels, normalize="true")
     fig, ax = plt.subplots(figsize=(1.2 * len(labels) + 2.5, 1.1 * len(labels) + 2))
     image = ax.imshow(matrix, cmap="Blues", vmin=0, vmax=1)
@@ -70,6 +101,22 @@ def plot_confusion_matrix(y_true, y_pred, labels: list[str], path: Path) -> Path
 
 
 def plot_per_class(metrics: dict[str, float], labels: list[str], path: Path) -> Path:
+    """Draw bars of precision, recall and F1 for each class.
+
+    Parameters
+    ----------
+    metrics : dict of str to float
+        Metrics as `khabar.record.metrics.compute_metrics` names them.
+    labels : list of str
+        The classes, in the bars' order.
+    path : Path
+        The PNG file to write (atomically).
+
+    Returns
+    -------
+    Path
+        `path`.
+    """
     names = ("precision", "recall", "f1")
     width = 0.26
     x = np.arange(len(labels))
@@ -89,6 +136,26 @@ def plot_per_class(metrics: dict[str, float], labels: list[str], path: Path) -> 
 def plot_precision_recall(
     truth_indicator: np.ndarray, scores: np.ndarray, labels: list[str], path: Path
 ) -> Path:
+    """Draw one precision-recall curve per class, its average precision in the legend.
+
+    A class without positive rows has no curve.
+
+    Parameters
+    ----------
+    truth_indicator : ndarray of shape (n_samples, n_classes)
+        1 where a row has the class, as `binarize` returns it.
+    scores : ndarray of shape (n_samples, n_classes)
+        The model's score of each class for each row.
+    labels : list of str
+        The classes, in the columns' order.
+    path : Path
+        The PNG file to write (atomically).
+
+    Returns
+    -------
+    Path
+        `path`.
+    """
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     for k, label in enumerate(labels):
         if truth_indicator[:, k].sum() == 0:
@@ -106,6 +173,22 @@ def plot_precision_recall(
 
 
 def binarize(y_true, labels: list[str], multi_label: bool) -> np.ndarray:
+    """Gold labels as a 0/1 indicator matrix, one column per class.
+
+    Parameters
+    ----------
+    y_true : sequence
+        Gold labels (lists of labels for multi-label tasks).
+    labels : list of str
+        The classes, in the columns' order.
+    multi_label : bool
+        The labels are lists.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_classes)
+        Two columns for two classes too (scikit-learn's `label_binarize` gives one).
+    """
     if multi_label:
         return np.array([[label in row for label in labels] for row in y_true], dtype=int)
     indicator = label_binarize(y_true, classes=labels)
@@ -115,7 +198,20 @@ def binarize(y_true, labels: list[str], multi_label: bool) -> np.ndarray:
 
 
 def plot_top_ngrams(top: dict[str, list[tuple[str, float]]], path: Path) -> Path:
-    """One panel per class: the n-grams with the largest weights, shaped for reading."""
+    """One panel per class: the n-grams with the largest weights, shaped for reading.
+
+    Parameters
+    ----------
+    top : dict of str to list of (str, float)
+        Class -> its n-grams and weights, largest first.
+    path : Path
+        The PNG file to write (atomically).
+
+    Returns
+    -------
+    Path
+        `path`.
+    """
     classes = list(top)
     columns = min(len(classes), 3)
     rows = int(np.ceil(len(classes) / columns))
@@ -134,3 +230,46 @@ def plot_top_ngrams(top: dict[str, list[tuple[str, float]]], path: Path) -> Path
     fig.suptitle("Top-weighted n-grams per class (␣ = space)")
     fig.tight_layout()
     return _save(fig, path)
+
+
+def plot_metric_against(points: list[tuple], key: str, metric: str, path: Path) -> Path:
+    """A sweep's metric against one swept setting: a scatter, on a log axis when a numeric
+    setting spans 20x or more, with one tick per value for other settings.
+
+    Parameters
+    ----------
+    points : list of (value, float)
+        Each variant's setting of `key` and its `metric`.
+    key : str
+        The dotted config key (the x axis).
+    metric : str
+        The metric's name (the y axis).
+    path : Path
+        The PNG file to write.
+
+    Returns
+    -------
+    Path
+        `path`.
+    """
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    values = [v for v, _ in points]
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        ax.scatter(values, [m for _, m in points])
+        if min(values) > 0 and max(values) / min(values) >= 20:
+            ax.set_xscale("log")
+    else:
+        names = sorted({json.dumps(v, ensure_ascii=False) for v in values})
+        where = {n: i for i, n in enumerate(names)}
+        ax.scatter(
+            [where[json.dumps(v, ensure_ascii=False)] for v in values], [m for _, m in points]
+        )
+        ax.set_xticks(range(len(names)), names, rotation=20, ha="right")
+    ax.set_xlabel(key)
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric} against {key}")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -15,19 +15,76 @@ from khabar.errors import KhabarError
 
 
 def safe_name(text: str) -> str:
-    """`text` as a file or folder name: letters, digits, '_', '-', '.' kept, any other
-    character '_', no leading dot."""
+    """`text` as a file or folder name.
+
+    Parameters
+    ----------
+    text : str
+        Any text (a config name, a file stem, a swept key).
+
+    Returns
+    -------
+    str
+        Letters, digits, '_', '-', '.' kept, any other character '_', no leading dot or
+        '_'; "report" when nothing is left.
+    """
     return re.sub(r"[^A-Za-z0-9_.-]", "_", text).lstrip("._") or "report"
 
 
 def timestamped_name(text: str) -> str:
-    """The one naming rule of runs and report folders: a safe name, '-', the local time
-    (``topic-20261207-153000``)."""
+    """The one naming rule of runs and report folders.
+
+    Parameters
+    ----------
+    text : str
+        The name's first part (a config name, a file stem).
+
+    Returns
+    -------
+    str
+        `safe_name` of `text`, '-', the local time (``topic-20261207-153000``).
+    """
     return f"{safe_name(text)}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 @dataclass
 class ReportInputs:
+    """Everything a report shows: what `write_report` draws and writes into summary.md.
+
+    Attributes
+    ----------
+    title : str
+        The summary's heading.
+    labels : list of str
+        The classes, in the order of the columns of `scores`.
+    multi_label : bool
+        The labels are lists (no confusion matrix then).
+    texts : list of str
+        The scored rows' texts.
+    y_true : list
+        Their gold labels.
+    y_pred : list
+        Their predicted labels.
+    scores : ndarray of shape (n_samples, n_classes)
+        The model's score of each class for each row.
+    score_kind : str
+        What the scores are (e.g. "probability" or "decision"), said in the summary.
+    test_metrics : dict of str to float
+        The metrics of the scored rows.
+    cv_metrics : dict of str to float, default {}
+        Cross-validation metrics, shown when there are any.
+    top_features : dict of str to list of (str, float), default {}
+        Each class's top-weighted n-grams, plotted when there are any.
+    facts : dict of str to str, default {}
+        Lines at the summary's top (run, data, classifier, ...).
+    notes : list of str, default []
+        Notes on the data (split, leakage, dropped rows).
+    misclassified_examples : int, default 15
+        Rows in the table of the most confidently misclassified items.
+    ids : list of str or None, default None
+        Names of the scored rows (data.id_column), when known; else rows are numbered.
+    """
+
     title: str
     labels: list[str]
     multi_label: bool
@@ -118,9 +175,24 @@ def _publish(partial: Path, report_dir: Path) -> Path:
 
 def write_report(report_dir: Path, inputs: ReportInputs) -> list[Path]:
     """Write the figures and summary.md into report_dir (or report_dir-2, … if it exists).
+
     Everything goes into a hidden partial folder first and is renamed into place at the
     end, so an interrupted run leaves no half-written report and never touches earlier
-    ones. Returns the files written; their folder is the report's."""
+    ones.
+
+    Parameters
+    ----------
+    report_dir : Path
+        The report folder wanted; its parent is created when missing.
+    inputs : ReportInputs
+        What the report shows.
+
+    Returns
+    -------
+    list of Path
+        The files written, sorted; their folder is the report's. A folder that cannot be
+        written (no permission, a full disk, ...) is a KhabarError.
+    """
     # matplotlib is imported here, after the fit: at the peak of training it is not needed.
     from khabar.record import plots
 

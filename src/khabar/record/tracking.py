@@ -14,15 +14,38 @@ DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 
 
 def tracking_uri(offline: bool = False) -> str:
-    """MLFLOW_TRACKING_URI when set, else an embedded SQLite store in the working directory.
-    `offline` always means the local store, whatever MLFLOW_TRACKING_URI says."""
+    """The tracking store's URI.
+
+    Parameters
+    ----------
+    offline : bool, default False
+        Always the local store, whatever MLFLOW_TRACKING_URI says.
+
+    Returns
+    -------
+    str
+        MLFLOW_TRACKING_URI when set, else an embedded SQLite store in the working
+        directory (`DEFAULT_TRACKING_URI`).
+    """
     if offline:
         return DEFAULT_TRACKING_URI
     return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
 def check_reachable(uri: str) -> None:
-    """An http(s) tracking server must answer /health; other stores are local."""
+    """Check that an http(s) tracking server answers /health; other stores are local.
+
+    Parameters
+    ----------
+    uri : str
+        A tracking URI.
+
+    Raises
+    ------
+    KhabarError
+        The server does not answer within 5 seconds, or answers with an error; the
+        message suggests --offline.
+    """
     if not uri.startswith(("http://", "https://")):
         return
     try:
@@ -36,8 +59,25 @@ def check_reachable(uri: str) -> None:
 
 
 def use_store(offline: bool = False) -> str:
-    """Point MLflow at the store; an unreachable server is one clear error here, not minutes
-    of MLflow's retries later. Returns the store URI."""
+    """Point MLflow at the store.
+
+    An unreachable server is one clear error here, not minutes of MLflow's retries later.
+
+    Parameters
+    ----------
+    offline : bool, default False
+        Use the local store, whatever MLFLOW_TRACKING_URI says.
+
+    Returns
+    -------
+    str
+        The store's URI.
+
+    Raises
+    ------
+    KhabarError
+        The tracking server is unreachable.
+    """
     uri = tracking_uri(offline)
     check_reachable(uri)
     mlflow.set_tracking_uri(uri)
@@ -45,8 +85,29 @@ def use_store(offline: bool = False) -> str:
 
 
 def connect(experiment: str, offline: bool = False) -> str:
-    """Point MLflow at the store and select the experiment; an unreachable server is one
-    clear error here, before any data is read or model trained. Returns the store URI."""
+    """Point MLflow at the store and select the experiment.
+
+    An unreachable server is one clear error here, before any data is read or model
+    trained.
+
+    Parameters
+    ----------
+    experiment : str
+        The MLflow experiment's name; created when missing.
+    offline : bool, default False
+        Use the local store, whatever MLFLOW_TRACKING_URI says.
+
+    Returns
+    -------
+    str
+        The store's URI.
+
+    Raises
+    ------
+    KhabarError
+        The server is unreachable, or the store cannot be opened or refuses the
+        experiment.
+    """
     uri = use_store(offline)
     try:
         mlflow.set_experiment(experiment)
@@ -58,7 +119,20 @@ def connect(experiment: str, offline: bool = False) -> str:
 
 
 def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested config -> {'model.params.C': 0.5, ...}, the form MLflow params take."""
+    """Nested config -> {'model.params.C': 0.5, ...}, the form MLflow params take.
+
+    Parameters
+    ----------
+    config : dict
+        A nested mapping (a config's ``model_dump``).
+    prefix : str, default ""
+        Put before every key (the path of `config` itself, ending in ".").
+
+    Returns
+    -------
+    dict
+        Dotted key -> value; an empty mapping stays a value.
+    """
     flat: dict[str, Any] = {}
     for key, value in config.items():
         name = f"{prefix}{key}"

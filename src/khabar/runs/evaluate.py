@@ -32,6 +32,13 @@ class EvaluationResult:
     report_dir: str
 
     def as_dict(self) -> dict:
+        """The result as a JSON-ready dict, as `khabar evaluate` prints it last.
+
+        Returns
+        -------
+        dict
+            The fields by name.
+        """
         return dataclasses.asdict(self)
 
 
@@ -55,8 +62,7 @@ def evaluate(
     reports_dir: str | Path = "reports",
     id_column: str = "id",
 ) -> EvaluationResult:
-    """Score a trained model on a labeled file and write a report under
-    ``REPORTS_DIR/evaluations/<file>-<time>/``.
+    """Score a model on a labeled file, with a report in ``REPORTS_DIR/evaluations/<file>-<time>/``.
 
     Parameters
     ----------
@@ -78,6 +84,7 @@ def evaluate(
     Returns
     -------
     EvaluationResult
+        The metrics and the report folder.
     """
     pipeline = model if isinstance(model, Pipeline) else load_model(model)
     frame, gold, output = labeled_predictions(pipeline, str(data), label_column, text_column, encoding)

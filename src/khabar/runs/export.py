@@ -64,8 +64,31 @@ def _provenance(model: str) -> dict[str, Any]:
 
 
 def export_model(model: str, output: str | Path) -> Path:
-    """Write MODEL (MLflow URI or folder) into the new folder OUTPUT: model.skops (no pickle)
-    and metadata.json (labels, config, metrics, versions, checksum). Returns OUTPUT."""
+    """Write a model into a new, self-contained folder: model.skops and metadata.json.
+
+    The folder is built beside OUTPUT and renamed into place, so a failure leaves no half
+    export; the written model is loaded back under the trust policy it ships with.
+
+    Parameters
+    ----------
+    model : str
+        An MLflow model URI (runs:/, models:/) or a model folder (an earlier export keeps
+        its history).
+    output : str or Path
+        A new (or empty) folder; its parent must exist.
+
+    Returns
+    -------
+    Path
+        `output`, holding model.skops (no pickle) and metadata.json (labels, config,
+        metrics, versions, checksum).
+
+    Raises
+    ------
+    KhabarError
+        `output` exists and is not an empty folder, its parent is missing, or the model
+        or its run cannot be loaded.
+    """
     output = Path(output)
     if output.exists() and (not output.is_dir() or any(output.iterdir())):
         raise KhabarError(f"{output}: already exists and is not an empty folder; choose a new one")
@@ -82,28 +105,32 @@ def export_model(model: str, output: str | Path) -> Path:
     staging = output.parent / f".{output.name}.partial-{uuid.uuid4().hex[:8]}"
     staging.mkdir()
     try:
-        model_file = staging / model_files.SKOPS_FILE
-        model_files.save_skops(pipeline, model_file)
-        model_files.load_skops(model_file)  # the export must load under the policy it ships with
-        write_metadata(
-            staging,
-            {
-                "format": EXPORT_FORMAT,
-                "format_version": EXPORT_FORMAT_VERSION,
-                "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                "model_file": model_files.SKOPS_FILE,
-                "sha256": sha256_of(model_file),
-                "labels": class_labels(pipeline),
-                "multi_label": is_multi_label(pipeline),
-                "text_column": pipeline.named_steps["normalize"].text_column,
-                "skops_trusted_types": model_files.types_to_trust(pipeline),
-                "versions": running_versions(),
-                **provenance,
-            },
-        )
+        _write_export(staging, pipeline, provenance)
         if output.exists():
             output.rmdir()  # empty, checked above
         staging.rename(output)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return output
+
+
+def _write_export(folder: Path, pipeline, provenance: dict[str, Any]) -> None:
+    model_file = folder / model_files.SKOPS_FILE
+    model_files.save_skops(pipeline, model_file)
+    model_files.load_skops(model_file)  # the export must load under the policy it ships with
+    write_metadata(
+        folder,
+        {
+            "format": EXPORT_FORMAT,
+            "format_version": EXPORT_FORMAT_VERSION,
+            "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "model_file": model_files.SKOPS_FILE,
+            "sha256": sha256_of(model_file),
+            "labels": class_labels(pipeline),
+            "multi_label": is_multi_label(pipeline),
+            "text_column": pipeline.named_steps["normalize"].text_column,
+            "skops_trusted_types": model_files.types_to_trust(pipeline),
+            "versions": running_versions(),
+            **provenance,
+        },
+    )

@@ -17,9 +17,10 @@ from khabar.record.tracking import check_reachable, tracking_uri
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
-    """Read and validate an experiment config: its structure (the data layer's
-    `read_config`), then what only the model layer knows (the classifier's name and
-    parameters). Every problem is one KhabarError line naming the file and the key.
+    """Read and validate an experiment config, the model layer's checks included.
+
+    First its structure (the data layer's `read_config`), then what only the model layer
+    knows (the classifier's name and parameters).
 
     Parameters
     ----------
@@ -32,6 +33,11 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Experim
     -------
     ExperimentConfig
         The validated config.
+
+    Raises
+    ------
+    KhabarError
+        Every problem, in one line naming the file and the key.
     """
     config = read_config(path, overrides)
     try:
@@ -42,7 +48,19 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Experim
 
 
 def check_input_files(config: ExperimentConfig) -> None:
-    """Each data path the config names exists, else an error naming the config field."""
+    """Check that each data path the config names exists, and any word vectors' corpus.
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+        The experiment.
+
+    Raises
+    ------
+    KhabarError
+        A file is missing or is a folder (named by its config field), or word vectors
+        need gensim or a corpus that is missing.
+    """
     extra = [
         (f"data.extra_train[{i}]", entry.path)
         for i, entry in enumerate(config.data.extra_train_files())
@@ -80,16 +98,43 @@ def _write_problem(folder: Path) -> str | None:
 
 
 def check_writable_dir(folder: str | Path, field: str) -> None:
-    """Create the folder and a scratch file in it now, so an unwritable place fails before
-    training rather than after hours of it."""
+    """Create the folder and a scratch file in it now.
+
+    An unwritable place then fails before training rather than after hours of it.
+
+    Parameters
+    ----------
+    folder : str or Path
+        The folder; created when missing.
+    field : str
+        The config field naming it, for the error (``reports_dir``).
+
+    Raises
+    ------
+    KhabarError
+        The folder cannot be created or written to, or is a file.
+    """
     problem = _write_problem(Path(folder))
     if problem:
         raise KhabarError(f"{field}: {problem}")
 
 
 def check_local_store(uri: str) -> None:
-    """A SQLite store needs a writable file and folder (for its journal). Checked here
-    because MLflow itself retries an unopenable database for about two minutes."""
+    """Check that a SQLite store's file and folder (for its journal) are writable.
+
+    Checked here because MLflow itself retries an unopenable database for about two
+    minutes. Other stores pass.
+
+    Parameters
+    ----------
+    uri : str
+        A tracking URI.
+
+    Raises
+    ------
+    KhabarError
+        The database file or its folder cannot be written.
+    """
     if not uri.startswith("sqlite:///"):
         return
     database = Path(uri.removeprefix("sqlite:///").split("?")[0])
@@ -110,9 +155,23 @@ def check_local_store(uri: str) -> None:
 
 
 def preflight(config: ExperimentConfig, *, offline: bool = False) -> None:
-    """Everything that can be checked before reading data or training: the tracking server
-    answers (or the local store is writable), the input files exist, the reports folder
-    is writable."""
+    """Check everything that can be checked before reading data or training.
+
+    The tracking server answers (or the local store is writable), the input files exist,
+    the reports folder is writable.
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+        The experiment.
+    offline : bool, default False
+        Check the local store, whatever MLFLOW_TRACKING_URI says.
+
+    Raises
+    ------
+    KhabarError
+        The first check that fails.
+    """
     uri = tracking_uri(offline=offline)
     check_reachable(uri)
     check_local_store(uri)
@@ -131,7 +190,20 @@ _FEATURE_PROBLEMS = {
 
 
 def describe_fit_error(exc: ValueError, config: ExperimentConfig) -> str:
-    """One line saying which setting or data made fitting fail."""
+    """One line saying which setting or data made fitting fail.
+
+    Parameters
+    ----------
+    exc : ValueError
+        What scikit-learn raised.
+    config : ExperimentConfig
+        The experiment, whose model and training file the line names.
+
+    Returns
+    -------
+    str
+        The message of the KhabarError to raise.
+    """
     message = " ".join(str(exc).split())
     for pattern, meaning in _FEATURE_PROBLEMS.items():
         if pattern in message:
@@ -144,8 +216,21 @@ def describe_fit_error(exc: ValueError, config: ExperimentConfig) -> str:
 
 @contextmanager
 def fit_errors_as_user_errors(config: ExperimentConfig) -> Iterator[None]:
-    """scikit-learn raises ValueError for data or settings it cannot fit; the user gets one
-    line naming the setting and the file (the original stays chained for the Python API)."""
+    """Within this block, a ValueError from fitting becomes a one-line KhabarError.
+
+    scikit-learn raises ValueError for data or settings it cannot fit; the user gets one
+    line naming the setting and the file (the original stays chained for the Python API).
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+        The experiment being fit.
+
+    Raises
+    ------
+    KhabarError
+        Instead of a ValueError raised in the block (see `describe_fit_error`).
+    """
     try:
         yield
     except ValueError as exc:
@@ -158,8 +243,12 @@ def _raise_interrupt(signum, frame) -> None:
 
 @contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
-    """`kill` (SIGTERM, e.g. a job scheduler's time limit) then ends a run like Ctrl-C: the
-    MLflow run is marked KILLED and partial report files are removed."""
+    """Within this block, SIGTERM raises KeyboardInterrupt, as Ctrl-C does.
+
+    `kill` (SIGTERM, e.g. a job scheduler's time limit) then ends a run like Ctrl-C: the
+    MLflow run is marked KILLED and partial report files are removed. Outside the main
+    thread, where signal handlers cannot be set, nothing changes.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield  # signal handlers can only be set from the main thread
         return

@@ -31,7 +31,27 @@ def _model_file(folder: Path) -> Path:
 
 def load_model(uri_or_dir: str | Path) -> Pipeline:
     """A Pipeline from a folder (export or MLflow model) or an MLflow URI (runs:/, models:/).
-    Always through skops with khabar's trust policy, never pickle."""
+
+    Always through skops with khabar's trust policy, never pickle. In a folder, an export's
+    checksum is checked, and a model saved with another scikit-learn gives a warning.
+
+    Parameters
+    ----------
+    uri_or_dir : str or Path
+        A model folder, a .skops file, or an MLflow model URI (runs:/RUN/model,
+        models:/NAME@ALIAS, models:/NAME/VERSION, models:/m-ID).
+
+    Returns
+    -------
+    Pipeline
+        The trained khabar Pipeline.
+
+    Raises
+    ------
+    KhabarError
+        No such model, a folder without model.skops, a damaged file, a type outside the
+        trust policy, or a store that cannot give the model.
+    """
     local = Path(uri_or_dir)
     if local.is_dir():
         return model_files.load_skops(_model_file(local))
@@ -134,7 +154,19 @@ def predict_frame(
 
 
 def check_output_path(path: str | Path) -> None:
-    """An output path khabar can write, checked before any model is loaded."""
+    """Check that khabar can write an output file there, before any model is loaded.
+
+    Parameters
+    ----------
+    path : str or Path
+        The output file wanted.
+
+    Raises
+    ------
+    KhabarError
+        The name does not end in .csv, .jsonl or .parquet, its folder does not exist, or
+        it is a folder.
+    """
     path = Path(path)
     if path.suffix.lower() not in (".csv", ".jsonl", ".parquet"):
         raise KhabarError(f"{path}: output must end in .csv, .jsonl or .parquet")
@@ -145,8 +177,24 @@ def check_output_path(path: str | Path) -> None:
 
 
 def write_table(frame: pd.DataFrame, path: str | Path) -> None:
-    """Write by extension (.csv, .jsonl, .parquet), atomically: a failure leaves no partial file
-    and an existing file at `path` stays as it was."""
+    """Write predictions by extension (.csv, .jsonl, .parquet), atomically.
+
+    A failure leaves no partial file, and an existing file at `path` stays as it was.
+    In CSV, a multi-label prediction is written as a JSON list.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Predictions, as `predict_frame` returns them.
+    path : str or Path
+        The output file.
+
+    Raises
+    ------
+    KhabarError
+        The path is not a writable output file (see `check_output_path`), or writing
+        failed (e.g. a full disk).
+    """
     path = Path(path)
     check_output_path(path)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -161,8 +209,19 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> None:
 
 
 def json_records(frame: pd.DataFrame) -> list[dict]:
-    """The rows of a predictions frame as JSON-ready dicts: a missing value (the scores of a
-    row without text) is None, since JSON has no NaN."""
+    """The rows of a predictions frame as JSON-ready dicts.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Predictions, as `predict_frame` returns them.
+
+    Returns
+    -------
+    list of dict
+        One dict per row; a missing value (the scores of a row without text) is None,
+        since JSON has no NaN.
+    """
     return frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
 
 
@@ -200,6 +259,7 @@ class PredictionResult:
 
     @property
     def rows(self) -> int:
+        """The number of predictions (input rows)."""
         return len(self.predictions)
 
 
@@ -233,6 +293,13 @@ def predict(
     Returns
     -------
     PredictionResult
+        The predictions, the count of rows without text, and the file written.
+
+    Raises
+    ------
+    KhabarError
+        The output path cannot be written, the model cannot be loaded, or the input cannot
+        be read; a cell that is not a text at all names its row.
     """
     if output is not None:
         check_output_path(output)  # before the model is loaded
@@ -255,7 +322,37 @@ def labeled_predictions(
     text_column: str | None = None,
     encoding: str = "utf-8",
 ):
-    """Gold labels, predictions and scores of a model on a labeled file."""
+    """Gold labels, predictions and scores of a model on a labeled file.
+
+    Every row must have a text and a label.
+
+    Parameters
+    ----------
+    model : Pipeline
+        A trained khabar Pipeline.
+    path : str
+        A labeled file.
+    label_column : str
+        The gold labels' column.
+    text_column : str, optional
+        The texts' column, when it differs from the model's.
+    encoding : str, default "utf-8"
+        The file's encoding.
+
+    Returns
+    -------
+    frame : DataFrame
+        The file's rows.
+    labels : list
+        The gold labels (lists for a multi-label model).
+    output : DataFrame
+        The predictions, as `predict_frame` returns them.
+
+    Raises
+    ------
+    KhabarError
+        The file cannot be read, or a row has no text or no label.
+    """
     frame = read_table(path, encoding)
     labels = clean_labels(frame, label_column, path, is_multi_label(model))
     output = predict_frame(model, frame, path, text_column, allow_empty=False)

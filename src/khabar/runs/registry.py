@@ -17,6 +17,20 @@ MODEL_ARTIFACT_NAME = "model"  # the name train.py logs the Pipeline under
 
 @dataclass
 class Registered:
+    """A registered model version, as `register` returns it.
+
+    Attributes
+    ----------
+    name : str
+        The registered model's name.
+    version : str
+        The new version's number.
+    run_id : str
+        The training run whose model it is.
+    alias : str or None
+        The alias pointed at the version, if any.
+    """
+
     name: str
     version: str
     run_id: str
@@ -24,6 +38,7 @@ class Registered:
 
     @property
     def uri(self) -> str:
+        """The model URI: ``models:/NAME@ALIAS`` with an alias, else ``models:/NAME/VERSION``."""
         return (
             f"models:/{self.name}@{self.alias}"
             if self.alias
@@ -32,7 +47,24 @@ class Registered:
 
 
 def logged_model_id(run_id: str) -> str:
-    """The id of the model a khabar training run logged (MLflow 3 'logged model')."""
+    """The id of the model a khabar training run logged (MLflow 3 'logged model').
+
+    Parameters
+    ----------
+    run_id : str
+        A training run.
+
+    Returns
+    -------
+    str
+        The logged model's id (``m-...``); the one named "model" when the run logged
+        several.
+
+    Raises
+    ------
+    KhabarError
+        The run is not in the store, or logged no model.
+    """
     client = mlflow.MlflowClient()
     try:
         run = client.get_run(run_id)
@@ -52,7 +84,28 @@ def logged_model_id(run_id: str) -> str:
 
 
 def register(run_id: str, name: str, alias: str | None = None) -> Registered:
-    """Register the run's model as a new version of NAME; with an alias, point it there."""
+    """Register the run's model as a new version of NAME; with an alias, point it there.
+
+    Parameters
+    ----------
+    run_id : str
+        A khabar training run that logged its model.
+    name : str
+        The registered model's name; created when new.
+    alias : str, optional
+        An alias to point at the new version (e.g. champion: ``models:/NAME@champion``).
+
+    Returns
+    -------
+    Registered
+        The new version.
+
+    Raises
+    ------
+    KhabarError
+        The store is unreachable, the run or its model is missing, or MLflow refuses the
+        name or the alias; a version whose alias failed is deleted again.
+    """
     use_store()
     model_id = logged_model_id(run_id)
     client = mlflow.MlflowClient()
@@ -75,8 +128,24 @@ def register(run_id: str, name: str, alias: str | None = None) -> Registered:
 
 
 def run_id_of(model_uri: str) -> str | None:
-    """The training run behind runs:/, models:/m-…, models:/NAME@ALIAS or models:/NAME/VERSION
-    (None for anything else, e.g. a folder)."""
+    """The training run behind a model URI.
+
+    Parameters
+    ----------
+    model_uri : str
+        A URI runs:/RUN/..., models:/m-…, models:/NAME@ALIAS or models:/NAME/VERSION;
+        anything else (e.g. a folder) has no run.
+
+    Returns
+    -------
+    str or None
+        The run id, or None.
+
+    Raises
+    ------
+    KhabarError
+        The store does not know the logged model, alias or version.
+    """
     if match := re.fullmatch(r"runs:/([^/]+)/.*", model_uri):
         return match.group(1)
     if not model_uri.startswith("models:/"):

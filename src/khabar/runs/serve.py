@@ -24,9 +24,28 @@ REQUEST_NAME = "request"  # stands in for a file name in the errors predict_fram
 
 
 def request_frame(body: bytes, content_type: str, text_column: str) -> pd.DataFrame:
-    """The texts of an /invocations request, in any input form MLflow's scoring server takes:
-    JSON `dataframe_split`, `dataframe_records`, `inputs` or `instances` (a list of texts or
-    of records), or CSV with a header."""
+    """The texts of an /invocations request, in any input form MLflow's scoring server takes.
+
+    Parameters
+    ----------
+    body : bytes
+        The request body: JSON `dataframe_split`, `dataframe_records`, `inputs` or
+        `instances` (a list of texts or of records), or CSV with a header.
+    content_type : str
+        The request's Content-Type; ``text/csv`` means CSV, anything else JSON.
+    text_column : str
+        The column a bare list of texts is put in (the model's text column).
+
+    Returns
+    -------
+    DataFrame
+        One row per item of the request.
+
+    Raises
+    ------
+    KhabarError
+        The body is not UTF-8 JSON, or not in one of the forms above.
+    """
     if content_type.split(";")[0].strip().lower() == "text/csv":
         return pd.read_csv(io.BytesIO(body), dtype=str, keep_default_na=False, na_values=[""])
     try:
@@ -59,6 +78,25 @@ def request_frame(body: bytes, content_type: str, text_column: str) -> pd.DataFr
 
 
 def predictions(model: Pipeline, frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The answer to a request: exactly the records `khabar predict` writes to JSONL.
+
+    Parameters
+    ----------
+    model : Pipeline
+        A trained khabar Pipeline.
+    frame : DataFrame
+        The request's rows, as `request_frame` returns them.
+
+    Returns
+    -------
+    list of dict
+        One JSON-ready record per row (see `khabar.runs.predict.predict_frame`).
+
+    Raises
+    ------
+    KhabarError
+        The rows lack a column the model reads, or a cell is not a text.
+    """
     if frame.empty:
         return []
     return json_records(predict_frame(model, frame, REQUEST_NAME))
@@ -109,7 +147,15 @@ class _Handler(BaseHTTPRequestHandler):
         content_type = self.headers.get("Content-Type", "application/json")
         try:
             frame = request_frame(body, content_type, self.server.text_column)
-            self._reply(HTTPStatus.OK, {"predictions": predictions(self.server.model, frame)})
+            rows = predictions(self.server.model, frame)
+            empty = sum(row.get("reason") is not None for row in rows)
+            if empty:  # as khabar predict does: one line with the count
+                print(
+                    f"khabar: warning: request: {empty} of {len(rows)} rows have no text: "
+                    "prediction null, the reason field says why",
+                    file=sys.stderr,
+                )
+            self._reply(HTTPStatus.OK, {"predictions": rows})
         except (KhabarError, ValueError, TypeError) as exc:
             self._error(HTTPStatus.BAD_REQUEST, str(exc))
         except Exception as exc:  # the server stays up; the caller learns what failed
@@ -133,7 +179,27 @@ class _ModelServer(ThreadingHTTPServer):
 
 
 def make_server(model_uri: str, host: str = "127.0.0.1", port: int = 8080) -> _ModelServer:
-    """A server for MODEL on host:port (port 0: any free port; see server_address)."""
+    """A server for a model on host:port, not yet serving.
+
+    Parameters
+    ----------
+    model_uri : str
+        An MLflow model URI or a model folder, loaded under khabar's trust policy.
+    host : str, default "127.0.0.1"
+        The address to bind.
+    port : int, default 8080
+        The port; 0: any free port (see the server's `server_address`).
+
+    Returns
+    -------
+    ThreadingHTTPServer
+        The bound server; `serve_forever` starts it.
+
+    Raises
+    ------
+    KhabarError
+        The model cannot be loaded, or the address cannot be bound.
+    """
     model = load_model(model_uri)
     try:
         return _ModelServer((host, port), model, model_uri)
@@ -142,6 +208,18 @@ def make_server(model_uri: str, host: str = "127.0.0.1", port: int = 8080) -> _M
 
 
 def is_loopback(host: str) -> bool:
+    """Whether a bind address is reachable from this machine only.
+
+    Parameters
+    ----------
+    host : str
+        A host name or IP address.
+
+    Returns
+    -------
+    bool
+        True for "localhost" and loopback addresses (127.0.0.0/8, ::1).
+    """
     if host == "localhost":
         return True
     try:
@@ -151,6 +229,24 @@ def is_loopback(host: str) -> bool:
 
 
 def serve(model_uri: str, host: str = "127.0.0.1", port: int = 8080) -> None:
+    """Serve a model over HTTP until Ctrl-C: POST /invocations, GET /ping, /health, /version.
+
+    A host other than a loopback address gets a warning: there is no authentication.
+
+    Parameters
+    ----------
+    model_uri : str
+        An MLflow model URI or a model folder.
+    host : str, default "127.0.0.1"
+        The address to bind.
+    port : int, default 8080
+        The port; 0: any free port.
+
+    Raises
+    ------
+    KhabarError
+        The model cannot be loaded, or the address cannot be bound.
+    """
     server = make_server(model_uri, host, port)
     bound_host, bound_port = server.server_address[:2]
     if not is_loopback(host):

@@ -44,6 +44,30 @@ from khabar.runs.guard import load_config
 
 
 class SweepSpec(BaseModel):
+    """A sweep file, validated: unknown keys are errors.
+
+    Attributes
+    ----------
+    name : str
+        The sweep's name: the parent run's and the report folder's (letters, digits, '_',
+        '-', '.').
+    base : str
+        The experiment config every variant starts from, relative to the sweep file.
+    metric : str or None, default None
+        The metric that ranks the variants (higher is better); None: cv_f1_macro_mean, or
+        test_f1_macro without CV.
+    grid : dict of str to list, default {}
+        Dotted key -> values: every combination is a variant.
+    variants : list of dict, default []
+        More variants, each a set of overrides (dotted key -> value).
+    cache_features : bool, default True
+        Cache features, so variants that differ only in the classifier featurize once.
+    child_reports : bool, default False
+        Each variant writes its own plots (the sweep report compares them).
+    child_models : bool, default False
+        Each variant logs its model (else retrain the best with khabar train).
+    """
+
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -58,10 +82,27 @@ class SweepSpec(BaseModel):
 
 @dataclass
 class Variant:
+    """One variant of a sweep.
+
+    Attributes
+    ----------
+    index : int
+        Its number, from 0, in the sweep's order (grid first, then the variants list).
+    settings : dict
+        Dotted key -> value, as swept.
+    """
+
     index: int
     settings: dict[str, Any]  # dotted key -> value, as swept
 
     def overrides(self) -> list[str]:
+        """The settings as ``--set`` overrides.
+
+        Returns
+        -------
+        list of str
+            ``KEY=VALUE`` with each value written as JSON, which YAML reads back as is.
+        """
         return [
             f"{key}={json.dumps(value, ensure_ascii=False)}" for key, value in self.settings.items()
         ]
@@ -69,12 +110,34 @@ class Variant:
 
 @dataclass
 class SweepResult:
+    """What `run_sweep` returns and `khabar sweep --json` prints.
+
+    Attributes
+    ----------
+    parent_run_id : str
+        The MLflow run whose children the variants' runs are.
+    metric : str
+        The metric that ranked the variants.
+    report_dir : str
+        The comparison report's folder (ranking.md, ranking.json, plots).
+    variants : list of dict
+        Ranked, best first: each with its index, settings, run_id, metrics and
+        report_dir.
+    """
+
     parent_run_id: str
     metric: str
     report_dir: str
     variants: list[dict] = field(default_factory=list)  # ranked, best first
 
     def as_dict(self) -> dict:
+        """The result as a JSON-ready dict, as `khabar sweep --json` prints it.
+
+        Returns
+        -------
+        dict
+            The fields by name.
+        """
         return {
             "parent_run_id": self.parent_run_id,
             "metric": self.metric,
@@ -84,6 +147,28 @@ class SweepResult:
 
 
 def load_sweep(path: str | Path) -> tuple[SweepSpec, Path, list[Variant]]:
+    """Read and validate a sweep file, and list its variants.
+
+    Parameters
+    ----------
+    path : str or Path
+        The sweep YAML file.
+
+    Returns
+    -------
+    spec : SweepSpec
+        The validated file.
+    base : Path
+        The base config, resolved against the sweep file's folder.
+    variants : list of Variant
+        Every combination of the grid, then the listed variants.
+
+    Raises
+    ------
+    KhabarError
+        The file is missing, not valid YAML, has an unknown or invalid key, or gives no
+        variants.
+    """
     path = Path(path)
     if not path.is_file():
         raise KhabarError(f"sweep file not found: {path}")
@@ -144,8 +229,31 @@ def run_variant(
     cache_dir: str,
     vectors_dir: str | None = None,
 ) -> dict:
-    """One variant: a `khabar train` run, child of the sweep's parent run. Runs in a worker
-    process or thread, so everything it needs comes in as plain values."""
+    """One variant: a `khabar train` run, child of the sweep's parent run.
+
+    Runs in a worker process or thread, so everything it needs comes in as plain values;
+    it sets the environment variables of the store and the caches for its process.
+
+    Parameters
+    ----------
+    base : str
+        The base config file.
+    overrides : list of str
+        The variant's ``KEY=VALUE`` overrides, after the sweep's common ones.
+    parent_run_id : str
+        The sweep's parent run.
+    store : str
+        The tracking URI (MLFLOW_TRACKING_URI), absolute.
+    cache_dir : str
+        The feature cache's folder (KHABAR_CACHE_DIR).
+    vectors_dir : str, optional
+        The word vectors' folder (KHABAR_VECTORS_DIR).
+
+    Returns
+    -------
+    dict
+        The child run's run_id, metrics and report_dir.
+    """
     from khabar.runs.train import train
 
     os.environ["MLFLOW_TRACKING_URI"] = store
@@ -170,19 +278,34 @@ def run_sweep(
     backend: str = "local",
     scheduler: str | None = None,
 ) -> SweepResult:
+    """Run a sweep's variants (each checked first) as children of one run, and rank them.
+
+    Parameters
+    ----------
+    path : str or Path
+        The sweep YAML file.
+    overrides : list of str, optional
+        ``KEY=VALUE`` overrides of the base config, for every variant.
+    backend : {"local", "dask"}, default "local"
+        One variant after another in this process, or one per task on a Dask cluster.
+    scheduler : str, optional
+        The Dask scheduler's address (tcp://host:8786), for the "dask" backend.
+
+    Returns
+    -------
+    SweepResult
+        The parent run, the ranking metric, the report folder (under the base config's
+        reports_dir, in sweeps/) and the ranked variants.
+
+    Raises
+    ------
+    KhabarError
+        A bad sweep file, config, override or scheduler, or an unlogged ranking metric.
+    """
     spec, base, variants = load_sweep(path)
-    common = list(overrides or [])
-    if spec.cache_features:
-        common.append("evaluation.cache_features=true")
-    if not spec.child_reports:
-        common.append("evaluation.write_report=false")
-    if not spec.child_models:
-        common.append("evaluation.log_model=false")
+    common = _common_overrides(spec, overrides)
     base_config = load_config(base, common)
     common += _absolute(base, common)
-    store = _store_uri()
-    cache_dir = str(Path(os.environ.get("KHABAR_CACHE_DIR") or ".khabar-cache/features").resolve())
-    vectors_dir = str(vectors_folder().resolve())
     _check_variants(base, common, variants)
     connect(base_config.experiment)
     client = mlflow.MlflowClient()
@@ -194,18 +317,7 @@ def run_sweep(
         tags={"khabar.sweep": spec.name, "khabar.backend": backend},
     ).info.run_id
     client.log_artifact(parent_id, str(path), artifact_path="sweep")
-
-    jobs = [
-        delayed(run_variant)(
-            str(base),
-            [*common, f"name={base_config.name}-v{v.index:02d}", *v.overrides()],
-            parent_id,
-            store,
-            cache_dir,
-            vectors_dir,
-        )
-        for v in variants
-    ]
+    jobs = _variant_jobs(base, base_config.name, common, variants, parent_id)
     try:
         outputs = _run_jobs(jobs, backend, scheduler)
     except BaseException:
@@ -215,12 +327,41 @@ def run_sweep(
         {"index": v.index, "settings": v.settings, **out}
         for v, out in zip(variants, outputs, strict=True)
     ]
-    metric = spec.metric or _default_metric(results)
-    missing = [r["index"] for r in results if metric not in r["metrics"]]
-    if missing:
-        client.set_terminated(parent_id, status="FAILED")
-        raise KhabarError(f"{path}: metric {metric!r} is not logged by variant(s) {missing}")
-    return _finish(client, parent_id, spec, base_config, name, metric, results)
+    return _finish(client, parent_id, spec, base_config, name, results, path)
+
+
+def _variant_jobs(
+    base: Path, base_name: str, common: list[str], variants: list[Variant], parent_id: str
+) -> list:
+    """One joblib task per variant. Workers elsewhere see the same tracking store, feature
+    cache and word vectors by absolute paths."""
+    places = (
+        _store_uri(),
+        str(Path(os.environ.get("KHABAR_CACHE_DIR") or ".khabar-cache/features").resolve()),
+        str(vectors_folder().resolve()),
+    )
+    return [
+        delayed(run_variant)(
+            str(base),
+            [*common, f"name={base_name}-v{v.index:02d}", *v.overrides()],
+            parent_id,
+            *places,
+        )
+        for v in variants
+    ]
+
+
+def _common_overrides(spec: SweepSpec, overrides: list[str] | None) -> list[str]:
+    """The overrides every variant gets: the user's, then the sweep's switches (cached
+    features; no child reports or models unless the sweep file asks for them)."""
+    common = list(overrides or [])
+    if spec.cache_features:
+        common.append("evaluation.cache_features=true")
+    if not spec.child_reports:
+        common.append("evaluation.write_report=false")
+    if not spec.child_models:
+        common.append("evaluation.log_model=false")
+    return common
 
 
 def _check_variants(base: Path, common: list[str], variants: list[Variant]) -> None:
@@ -238,10 +379,16 @@ def _finish(
     spec: SweepSpec,
     base_config,
     name: str,
-    metric: str,
     results: list[dict],
+    path: str | Path,
 ) -> SweepResult:
-    """Rank the variants by `metric`, write and log the comparison report, mark the best."""
+    """Rank the variants by the sweep's metric, write and log the comparison report, mark
+    the best; a metric some variant did not log fails the parent run."""
+    metric = spec.metric or _default_metric(results)
+    missing = [r["index"] for r in results if metric not in r["metrics"]]
+    if missing:
+        client.set_terminated(parent_id, status="FAILED")
+        raise KhabarError(f"{path}: metric {metric!r} is not logged by variant(s) {missing}")
     ranked = sorted(results, key=lambda r: -r["metrics"][metric])
     report_dir = Path(base_config.reports_dir).resolve() / "sweeps" / name
     files = write_sweep_report(
@@ -304,10 +451,27 @@ def _keys(results: list[dict]) -> list[str]:
 def write_sweep_report(
     folder: Path, name: str, metric: str, ranked: list[dict], swept: list[str]
 ) -> list[Path]:
-    """ranking.md (table, best first), ranking.json, and one plot per swept key."""
-    import matplotlib.pyplot as plt
+    """Write ranking.md (table, best first), ranking.json, and one plot per swept key.
 
-    from khabar.record import plots  # noqa: F401 - selects matplotlib's file backend
+    Parameters
+    ----------
+    folder : Path
+        The report folder; created when missing.
+    name : str
+        The sweep's name, in the heading.
+    metric : str
+        The ranking metric.
+    ranked : list of dict
+        The variants' results, best first (as in `SweepResult.variants`).
+    swept : list of str
+        The dotted keys that vary: one column and one plot each.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
+    from khabar.record.plots import plot_metric_against  # matplotlib only when reporting
 
     folder.mkdir(parents=True, exist_ok=True)
     others = [m for m in ("test_f1_macro", "cv_f1_macro_mean", "fit_seconds") if m != metric]
@@ -327,32 +491,6 @@ def write_sweep_report(
         points = [
             (r["settings"][key], r["metrics"][metric]) for r in ranked if key in r["settings"]
         ]
-        if not points:
-            continue
-        fig, ax = plt.subplots(figsize=(5.5, 3.6))
-        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v, _ in points)
-        if numeric:
-            ax.scatter([v for v, _ in points], [m for _, m in points])
-            if (
-                min(v for v, _ in points) > 0
-                and max(v for v, _ in points) / min(v for v, _ in points) >= 20
-            ):
-                ax.set_xscale("log")
-        else:
-            names = sorted({json.dumps(v, ensure_ascii=False) for v, _ in points})
-            where = {n: i for i, n in enumerate(names)}
-            ax.scatter(
-                [where[json.dumps(v, ensure_ascii=False)] for v, _ in points],
-                [m for _, m in points],
-            )
-            ax.set_xticks(range(len(names)), names, rotation=20, ha="right")
-        ax.set_xlabel(key)
-        ax.set_ylabel(metric)
-        ax.set_title(f"{metric} against {key}")
-        ax.grid(alpha=0.3)
-        path = folder / f"{safe_name(key)}.png"
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        files.append(path)
+        if points:
+            files.append(plot_metric_against(points, key, metric, folder / f"{safe_name(key)}.png"))
     return files

@@ -67,12 +67,35 @@ class TrainResult:
     report_dir: str
 
     def as_dict(self) -> dict:
+        """The result as a JSON-ready dict, as `khabar train --json` prints it.
+
+        Returns
+        -------
+        dict
+            The fields by name.
+        """
         return dataclasses.asdict(self)
 
 
 @dataclass
 class TrainingData:
-    """The data of one run, loaded and checked before the run opens."""
+    """The data of one run, loaded and checked before the run opens.
+
+    Attributes
+    ----------
+    train : LabeledData
+        The training rows (data.train, or its training part).
+    test : LabeledData or None
+        The test rows; None: no test set, the training rows are scored out of fold.
+    fit : FitSet
+        What the models are fit on: the training rows, then data.extra_train's.
+    folds : int
+        The CV's fold count (evaluation.cv_folds, reduced for a rare class).
+    notes : list of str
+        Notes for the report.
+    empty_texts_dropped : int, default 0
+        Rows without text dropped (data.empty_texts: drop), over every file.
+    """
 
     train: LabeledData
     test: LabeledData | None  # None: no test set; scored out of fold
@@ -89,7 +112,19 @@ class TrainingData:
 
 @dataclass
 class FittedModel:
-    """The final Pipeline and the test rows it scores, featurized once."""
+    """The final Pipeline and the test rows it scores, featurized once.
+
+    Attributes
+    ----------
+    pipeline : Pipeline
+        The fitted Pipeline, as it is logged.
+    classifier : Pipeline
+        The classifier step alone, for featurized rows.
+    test_features : sparse matrix or None
+        The test rows' feature matrix (None without a test set).
+    seconds : float
+        The final fit's wall time.
+    """
 
     pipeline: Pipeline
     classifier: Pipeline  # the classifier step alone, for featurized rows
@@ -99,7 +134,19 @@ class FittedModel:
 
 @dataclass
 class Scores:
-    """Predictions and metrics on the scored rows (test set, or out of fold)."""
+    """Predictions and metrics on the scored rows (test set, or out of fold).
+
+    Attributes
+    ----------
+    predicted : list
+        One predicted label (or list of labels) per scored row.
+    scores : ndarray of shape (n_samples, n_classes)
+        The model's score of each class for each scored row.
+    score_kind : str
+        "probability" or "decision".
+    metrics : dict of str to float
+        As `khabar.record.metrics.compute_metrics` returns them.
+    """
 
     predicted: list
     scores: np.ndarray
@@ -148,8 +195,28 @@ def _load_once(config: ExperimentConfig) -> tuple[LabeledData, LabeledData | Non
 
 
 def load_training_data(config: ExperimentConfig) -> TrainingData:
-    """Step 1, before any run opens: read and check the data, the extra rows and the fold
-    count, and train (or find cached) word vectors, so a bad input leaves no failed run."""
+    """Step 1, before any run opens: read and check everything a run needs.
+
+    The data, the extra rows and the fold count are checked, and word vectors trained (or
+    found cached), so a bad input leaves no failed run.
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+        The experiment.
+
+    Returns
+    -------
+    TrainingData
+        The run's data; warnings (leakage, dropped rows) and a reduced fold count are
+        printed.
+
+    Raises
+    ------
+    KhabarError
+        Any problem with the data files or the word vectors' corpus, or data that cannot
+        be cross-validated.
+    """
     train, test = _load_once(config)
     extra = load_extra_train(config, train)
     for note in train.notes:
@@ -172,7 +239,17 @@ def load_training_data(config: ExperimentConfig) -> TrainingData:
 
 
 def log_inputs(config: ExperimentConfig, config_path: str | Path | None, data: TrainingData):
-    """Step 2: the config as params, dataset facts, label counts, the config files."""
+    """Step 2: log the config as params, dataset facts, label counts, the config files.
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+        The resolved config, logged as params and as a YAML artifact.
+    config_path : str or Path or None
+        The YAML file the config came from, logged as it is; None for a config object.
+    data : TrainingData
+        The run's data, whose row counts, hashes and label counts are logged.
+    """
     test = data.test
     mlflow.log_params(flatten(config.model_dump(mode="json")))
     mlflow.log_params(
@@ -205,8 +282,33 @@ def _groups(config: ExperimentConfig, data: LabeledData) -> list | None:
 def cross_validate_fit_set(
     pipeline: Pipeline, config: ExperimentConfig, data: TrainingData, cache: FeatureCache | None
 ) -> tuple[dict[str, float], float]:
-    """Step 3: k-fold CV (repeated if configured) of the training rows, extra rows in every
-    fit. Returns the cv_* summary ({} when evaluation.cross_validate is off) and seconds."""
+    """Step 3: k-fold CV (repeated if configured) of the training rows.
+
+    Extra rows join every fit and are never scored.
+
+    Parameters
+    ----------
+    pipeline : Pipeline
+        The unfitted Pipeline.
+    config : ExperimentConfig
+        The experiment (evaluation section, seed, task).
+    data : TrainingData
+        The run's data.
+    cache : FeatureCache or None
+        Reuse featurized folds.
+
+    Returns
+    -------
+    summary : dict of str to float
+        The cv_* metrics; {} when evaluation.cross_validate is off.
+    seconds : float
+        The CV's wall time.
+
+    Raises
+    ------
+    KhabarError
+        Fitting failed on the data or the settings; names the setting and the file.
+    """
     started = time.perf_counter()
     if not config.evaluation.cross_validate:
         return {}, 0.0
@@ -233,7 +335,33 @@ def cross_validate_fit_set(
 def fit_final(
     pipeline: Pipeline, config: ExperimentConfig, data: TrainingData, cache: FeatureCache | None
 ) -> FittedModel:
-    """Step 4: fit the final model on the whole fit set, and featurize the test rows."""
+    """Step 4: fit the final model on the whole fit set, and featurize the test rows.
+
+    Without a cache and with a test set, the training texts are let go of between the
+    features and the classifier's fit.
+
+    Parameters
+    ----------
+    pipeline : Pipeline
+        The unfitted Pipeline; its classifier (and without `cache` its feature steps) is
+        fit in place.
+    config : ExperimentConfig
+        The experiment.
+    data : TrainingData
+        The run's data.
+    cache : FeatureCache or None
+        Take the features from the cache.
+
+    Returns
+    -------
+    FittedModel
+        The fitted Pipeline, its classifier alone and the test rows' features.
+
+    Raises
+    ------
+    KhabarError
+        Fitting failed on the data or the settings; names the setting and the file.
+    """
     started = time.perf_counter()
     fit = data.fit
     test_inputs = None if data.test is None else model_inputs(data.test, config)
@@ -262,8 +390,24 @@ def fit_final(
 def score(
     fitted: FittedModel, pipeline: Pipeline, config: ExperimentConfig, data: TrainingData
 ) -> Scores:
-    """Step 5: predictions and metrics on the test set, or out of fold on the training
-    rows when there is no test set (`pipeline` is the unfitted one, refit per fold)."""
+    """Step 5: predictions and metrics on the test set, or out of fold without one.
+
+    Parameters
+    ----------
+    fitted : FittedModel
+        The final model and the test rows' features.
+    pipeline : Pipeline
+        The unfitted Pipeline, refit per fold for out-of-fold predictions.
+    config : ExperimentConfig
+        The experiment.
+    data : TrainingData
+        The run's data.
+
+    Returns
+    -------
+    Scores
+        Predictions, scores and metrics of the scored rows.
+    """
     labels = class_labels(fitted.pipeline)
     if data.test is None:
         predicted, scores, kind = out_of_fold_predictions(
@@ -317,8 +461,31 @@ def write_run_report(
     report_dir: Path,
 ) -> Path:
     """Step 6: summary.md and plots under reports/, logged as the run's `report` artifacts.
-    Returns the folder (a fresh name if the planned one was taken). A sweep's children
-    write none: the sweep writes one comparison report."""
+
+    A sweep's children write none (evaluation.write_report off): the sweep writes one
+    comparison report.
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+        The experiment.
+    data : TrainingData
+        The run's data.
+    fitted : FittedModel
+        The final model (its classes and top-weighted n-grams).
+    scored : Scores
+        Predictions and metrics of the scored rows.
+    cv_summary : dict of str to float
+        The cv_* metrics.
+    report_dir : Path
+        The planned report folder.
+
+    Returns
+    -------
+    Path
+        The report folder: a fresh name if the planned one was taken; `report_dir` when
+        no report is written.
+    """
     if not config.evaluation.write_report:
         return report_dir
     files = write_report(
@@ -347,8 +514,21 @@ def write_run_report(
 
 
 def log_model(pipeline: Pipeline, example) -> str:
-    """Step 7: the fitted Pipeline as an MLflow model in skops format (no pickle), with a
-    signature and an input example. Returns its model URI."""
+    """Step 7: log the fitted Pipeline as an MLflow model in skops format (no pickle).
+
+    Parameters
+    ----------
+    pipeline : Pipeline
+        The fitted Pipeline.
+    example : DataFrame
+        A few input rows: the model's input example, and with its predictions the
+        signature.
+
+    Returns
+    -------
+    str
+        The logged model's URI.
+    """
     info = mlflow.sklearn.log_model(
         pipeline,
         name="model",
@@ -387,8 +567,29 @@ def _train_in_run(
 def resolve_config(
     config: ExperimentConfig | str | Path, overrides: list[str] | None = None
 ) -> tuple[ExperimentConfig, Path | None]:
-    """A validated config from a config object or a YAML path, with `overrides`
-    (``KEY=VALUE``) applied; and the YAML path when there is one."""
+    """A validated config from a config object or a YAML path, with `overrides` applied.
+
+    Parameters
+    ----------
+    config : ExperimentConfig, str or Path
+        A config, or its YAML file.
+    overrides : list of str, optional
+        ``KEY=VALUE`` settings of dotted config keys.
+
+    Returns
+    -------
+    config : ExperimentConfig
+        The validated config.
+    path : Path or None
+        The YAML file, when `config` is one.
+
+    Raises
+    ------
+    KhabarError
+        The YAML file or an override is invalid, or an override names no config key.
+    pydantic.ValidationError
+        An override gives a config object an invalid value.
+    """
     if isinstance(config, ExperimentConfig):
         if not overrides:
             return config, None
