@@ -10,8 +10,10 @@ its own process (so that peak RSS is that process's own):
   export, then `khabar predict` on every article, plus the model's own throughput;
 
 at 1/8, 1/4, 1/2 and all of the training part (the test part is always the same), and
-prints ratios against the reference with each target's verdict. Writes
-reports/benchmarks/scale.{json,md,png}. Skips cleanly when ../shared/data is absent.
+prints ratios against the reference with each target's verdict. Writes the results page
+docs/results/scale.md (with other --sizes / --reference-sizes than the defaults it says in
+its header that the run was partial) and reports/benchmarks/scale.{json,png}. Skips
+cleanly when ../shared/data is absent.
 
     python experiments/bench_scale.py                     # all sizes, reference at all sizes
     python experiments/bench_scale.py --sizes 0.125 1 --reference-sizes 1
@@ -28,6 +30,15 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # results_page.py, beside this file
+from results_page import (  # noqa: E402
+    command_line,
+    markdown_table,
+    shown,
+    start,
+    write_results_page,
+)
+
 PROJECT = Path(__file__).resolve().parents[1]
 DATA = PROJECT.parent / "shared" / "data" / "saudinewsnet"
 CONFIG = PROJECT / "configs" / "saudinewsnet_source.yaml"
@@ -35,6 +46,7 @@ WORK = PROJECT / ".khabar-cache" / "bench_scale"
 REPORTS = PROJECT / "reports" / "benchmarks"
 SEED, TEST_SIZE = 42, 0.2
 TARGETS = {"train_speedup": 3.0, "predict_speedup": 5.0, "memory_ratio": 0.5, "f1_drop": 0.005}
+DEFAULT_SIZES = [0.125, 0.25, 0.5, 1.0]
 
 
 # --- measuring one process ------------------------------------------------------------------
@@ -177,7 +189,7 @@ def bench(sizes: list[float], reference_sizes: list[float]) -> dict:
     python, khabar_cli = sys.executable, str(Path(sys.executable).with_name("khabar"))
     rows = []
     for size in sizes:
-        label = "all" if size >= 1 else f"1/{round(1 / size)}"
+        label = size_label(size)
         train_file = files["all"] if size >= 1 else files[size]
         row: dict = {"size": size, "label": label}
         print(f"\n== {label} of the training part ==", flush=True)
@@ -295,40 +307,137 @@ def growth(rows: list[dict]) -> dict:
     return result
 
 
-def write_reports(summary: dict) -> None:
-    REPORTS.mkdir(parents=True, exist_ok=True)
-    (REPORTS / "scale.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
-    plot(summary["rows"], REPORTS / "scale.png")
-    lines = [
-        "# Scale benchmark (SaudiNewsNet, newspaper of each article)",
-        "",
-        f"{summary['articles']} articles; training part {summary['train_rows']}; "
-        f"{summary['cores']} cores; load average at the end {summary['load_average_at_end']}.",
-        "",
-        "| size | system | train s | fit s | predict articles/s | peak RSS MB (train) | CPU/wall | macro-F1 |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
+def size_label(size: float) -> str:
+    return "all" if size >= 1 else f"1/{round(1 / size)}"
+
+
+# The verdict's ratios, as the page shows them: (key, what, target or None).
+RATIOS = [
+    ("train_speedup", "training speed-up, end to end (`khabar train` vs the reference's fit)",
+     f"≥ {TARGETS['train_speedup']:g}x"),
+    ("train_speedup_fit_only", "training speed-up, fit only", None),
+    ("predict_speedup", "prediction speed-up, in process (articles/s)",
+     f"≥ {TARGETS['predict_speedup']:g}x"),
+    ("predict_speedup_cli", "prediction speed-up, `khabar predict` end to end", None),
+    ("memory_ratio", "peak memory of training, khabar / reference (training + scoring the test "
+     "part)", f"≤ {TARGETS['memory_ratio']:g}"),
+    ("memory_ratio_whole_processes", "peak memory, whole processes", None),
+    ("predict_memory_ratio", "peak memory of `khabar predict` / the reference's whole process",
+     None),
+    ("f1_drop", "macro-F1 drop (reference − khabar)", f"≤ {TARGETS['f1_drop']:g}"),
+]  # fmt: skip
+
+
+def systems_table(summary: dict) -> str:
+    rows = []
     for row in summary["rows"]:
         for system in ("reference", "khabar"):
             if system in row:
                 r = row[system]
-                lines.append(
-                    f"| {row['label']} | {system} | {r['train_seconds']:.1f} | "
-                    f"{r.get('fit_seconds', r['train_seconds']):.1f} | "
-                    f"{r['predicted'] / r['predict_seconds']:.0f} | "
-                    f"{r.get('train_peak_rss_mb', r['peak_rss_mb']):.0f} | "
-                    f"{r['cpu_seconds'] / r['wall_seconds']:.2f} | {r['f1_macro']:.4f} |"
+                rows.append(
+                    (
+                        row["label"],
+                        system,
+                        f"{r['train_seconds']:.1f}",
+                        f"{r.get('fit_seconds', r['train_seconds']):.1f}",
+                        f"{r['predicted'] / r['predict_seconds']:.0f}",
+                        f"{r.get('train_peak_rss_mb', r['peak_rss_mb']):.0f}",
+                        f"{r['cpu_seconds'] / r['wall_seconds']:.2f}",
+                        f"{r['f1_macro']:.4f}",
+                    )
                 )
-    lines += [
-        "",
-        "Train s: `khabar train` end to end (the whole command) against the reference's fit.",
-        "Peak RSS (train): the reference's peak after training and scoring the test part",
-        "(before it predicts every article); khabar's training process.",
-    ]
-    lines += ["", "Verdict:", "", "```", json.dumps(summary["verdict"], indent=2), "```"]
-    lines += ["", "Growth exponents (1 = linear):", "", "```"]
-    lines += [json.dumps(summary["growth"], indent=2), "```", "", "![scale](scale.png)"]
-    (REPORTS / "scale.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    header = ["size", "system", "train s", "fit s", "predict articles/s",
+              "peak RSS MB (train)", "CPU/wall", "macro-F1"]  # fmt: skip
+    return "\n".join(
+        [
+            markdown_table(header, rows),
+            "",
+            "Train s: `khabar train` end to end (the whole command) against the reference's fit.",
+            "Peak RSS (train): the reference's peak after training and scoring the test part",
+            "(before it predicts every article); khabar's training process.",
+        ]
+    )
+
+
+def verdict_table(verdict: dict) -> str:
+    if not verdict:
+        return "No size was measured for both systems: no ratios."
+    rows = []
+    for key, what, target in RATIOS:
+        value = verdict[key]
+        shown_value = f"{value:.4f}" if key == "f1_drop" else f"{value:.2f}"
+        if "speedup" in key:
+            shown_value += "x"
+        met = verdict["met"].get(key)
+        rows.append(
+            (what, f"**{shown_value}**" if target else shown_value, target or "—",
+             "—" if met is None else ("met" if met else "**not met**"))
+        )  # fmt: skip
+    return f"At size {verdict['size']} (the largest measured for both):\n\n" + markdown_table(
+        ["ratio against the reference", "value", "target", "verdict"], rows
+    )
+
+
+def growth_table(growth: dict) -> str:
+    if not growth:
+        return "One size only: no growth exponent."
+    return markdown_table(
+        ["cost", "exponent b (cost ~ size^b; 1 = linear)"],
+        [(f"`{key}`", f"{value:.2f}") for key, value in growth.items()],
+    )
+
+
+def partial_run(sizes: list[float], reference_sizes: list[float]) -> str | None:
+    """What this run left out of the default benchmark, or None for a full run."""
+    parts = []
+    if sorted(sizes) != DEFAULT_SIZES:
+        parts.append(
+            "sizes " + ", ".join(size_label(s) for s in sorted(sizes)) + " of the training part "
+            "(default: " + ", ".join(size_label(s) for s in DEFAULT_SIZES) + ")"
+        )
+    if sorted(reference_sizes) != sorted(sizes):
+        parts.append(
+            "the reference measured at " + ", ".join(size_label(s) for s in sorted(reference_sizes))
+            + " only"
+        )  # fmt: skip
+    return ("; ".join(parts) + ".") if parts else None
+
+
+def write_reports(summary: dict, started, argv, sizes, reference_sizes) -> Path:
+    """reports/benchmarks/scale.{json,png} and the results page docs/results/scale.md."""
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    (REPORTS / "scale.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    plot(summary["rows"], REPORTS / "scale.png")
+    return write_results_page(
+        "scale",
+        "Scale benchmark (SaudiNewsNet, newspaper of each article)",
+        command_line(__file__, argv),
+        [
+            ("Measured", systems_table(summary)),
+            ("Ratios against the reference", verdict_table(summary["verdict"])),
+            ("Growth with the corpus size", growth_table(summary["growth"])),
+            (
+                None,
+                "The plot (`scale.png`: training time and peak memory by size) and every "
+                "figure (`scale.json`) are written beside it in reports/benchmarks/ "
+                "(generated, not committed).",
+            ),
+        ],
+        started,
+        measures=(
+            "Training time, prediction throughput, peak memory and macro-F1 of khabar's "
+            "corpus-scale setup (`configs/saudinewsnet_source.yaml`: fast engine + "
+            "FastLinearSVC) against a plain scikit-learn pipeline (TfidfVectorizer char_wb "
+            "2-5 + LinearSVC) on SaudiNewsNet, at several fractions of the corpus; each "
+            "step in its own process."
+        ),
+        partial=partial_run(sizes, reference_sizes),
+        notes=[
+            f"Data: {summary['articles']:,} articles; training part {summary['train_rows']:,} "
+            f"(stratified 80/20, seed {SEED}); {summary['cores']} cores; load average at the "
+            f"end of the measurements {summary['load_average_at_end']}"
+        ],
+    )
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -367,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command")
     run = commands.add_parser("run", help="the benchmark (default)")
     for sub in (parser, run):
-        sub.add_argument("--sizes", type=float, nargs="+", default=[0.125, 0.25, 0.5, 1.0])
+        sub.add_argument("--sizes", type=float, nargs="+", default=DEFAULT_SIZES)
         sub.add_argument("--reference-sizes", type=float, nargs="+", default=None)
     reference = commands.add_parser("reference")
     reference.add_argument("paths", nargs=4)
@@ -383,12 +492,14 @@ def main(argv: list[str] | None = None) -> int:
     if not DATA.is_dir():
         print(f"skipped: SaudiNewsNet not found at {DATA} (../shared/data is absent)")
         return 0
+    started = start()
     sizes = sorted(args.sizes)
-    summary = bench(sizes, sorted(args.reference_sizes or sizes))
-    write_reports(summary)
+    reference_sizes = sorted(args.reference_sizes or sizes)
+    summary = bench(sizes, reference_sizes)
+    page = write_reports(summary, started, argv, sizes, reference_sizes)
     print("\n" + json.dumps(summary["verdict"], indent=2))
     print(json.dumps(summary["growth"], indent=2))
-    print(f"wrote {REPORTS / 'scale.md'} and {REPORTS / 'scale.png'}")
+    print(f"wrote {shown(page)}, {REPORTS / 'scale.json'} and {REPORTS / 'scale.png'}")
     return 0
 
 

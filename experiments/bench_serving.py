@@ -5,7 +5,8 @@ against predicting in-process on the same texts, measured in the same run.
 
 The model is trained on the project's small fixture (no MLflow, so nothing is recorded);
 the texts are the real news items of ../shared/data/realnews-dev when present, else the
-fixture's own texts. Prints milliseconds per text and ratios to in-process prediction.
+fixture's own texts. Prints milliseconds per text and ratios to in-process prediction, and
+writes the results page docs/results/serving.md (its header names the texts timed).
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from khabar.data.config import ExperimentConfig
 from khabar.model.pipeline import build_pipeline
 from khabar.record.model_files import SKOPS_FILE, save_skops
 from khabar.runs.predict import load_model, predict_frame
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # results_page.py, beside this file
+from results_page import command_line, markdown_table, shown, start, write_results_page  # noqa: E402
 
 PROJECT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -53,17 +57,20 @@ def best_seconds(function, repeats: int) -> float:
     return min(times)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--single", type=int, default=100, help="one-text requests to time")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    page_started = start()
 
     if REAL_NEWS.is_file():
         texts, source = read_texts(REAL_NEWS), f"{REAL_NEWS.relative_to(SHARED_DATA.parent)}"
+        page_source = "realnews-dev (`../shared/data/realnews-dev/realnews_dev.jsonl`)"
     else:
         print(f"note: {REAL_NEWS} not found; timing on the fixture's texts instead")
         texts, source = read_texts(FIXTURE), FIXTURE.name
+        page_source = f"the fixture `{shown(FIXTURE)}` (realnews-dev was not found)"
     print(f"texts: {len(texts)} from {source}")
 
     config = ExperimentConfig.model_validate(
@@ -125,6 +132,40 @@ def main() -> int:
     print(f"in-process, one text:     {in_process_one * 1000:8.3f} ms/request")
     print(f"HTTP, one text (median):  {single_ms:8.3f} ms/request "
           f"ratio {single_ms / (in_process_one * 1000):5.2f}x in-process")  # fmt: skip
+    rows = [
+        ("one batch of all texts", "in process", f"{in_process * per_text:.3f} ms/text", "1.00x"),
+        ("one batch of all texts", "HTTP `/invocations`", f"{batch * per_text:.3f} ms/text",
+         f"**{batch / in_process:.2f}x**"),
+        ("one text per request", "in process", f"{in_process_one * 1000:.3f} ms/request",
+         "1.00x"),
+        ("one text per request", "HTTP `/invocations` (median)", f"{single_ms:.3f} ms/request",
+         f"**{single_ms / (in_process_one * 1000):.2f}x**"),
+    ]  # fmt: skip
+    page = write_results_page(
+        "serving",
+        "Serving benchmark: HTTP against in-process prediction",
+        command_line(__file__, argv),
+        [
+            (
+                None,
+                markdown_table(["requests", "where", "time", "ratio to in process"], rows)
+                + f"\n\nBatch times are the best of {args.repeats} repeats; the one-text HTTP "
+                f"time is the median of {len(singles)} requests, the in-process one the best of "
+                "20. The served predictions were checked equal to the in-process ones.",
+            )
+        ],
+        page_started,
+        measures=(
+            "What serving over HTTP costs: `khabar serve` (a separate process, POST "
+            "/invocations) against predicting in process on the same texts, in one batch and "
+            "one text per request, measured in the same run."
+        ),
+        notes=[
+            f"Texts: {len(texts)} from {page_source}; model: char 2-5 + word n-grams trained on "
+            f"the fixture `{shown(FIXTURE)}` (nothing recorded in MLflow)"
+        ],
+    )
+    print(f"wrote {shown(page)}")
     return 0
 
 

@@ -8,6 +8,8 @@ part by default, the fixed test part, 3-fold CV):
 and prints the ratio (target: the sweep costs at most 2x the one run). Both commands run
 with every engine setting of the config; add `--sklearn-engine` to featurize with
 scikit-learn's TfidfVectorizer instead (slower features, so caching matters more).
+Writes the results page docs/results/sweep.md (one page: the last run's engine and
+settings, named in its header) and reports/benchmarks/sweep_<engine>.json.
 
     python experiments/bench_sweep.py [--size 0.25] [--sklearn-engine]
 """
@@ -24,6 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_scale import CONFIG, DATA, PROJECT, REPORTS, WORK, measure, prepare  # noqa: E402
+from results_page import command_line, markdown_table, shown, start, write_results_page  # noqa: E402
 
 SWEEP = PROJECT / "experiments" / "sweep_newspaper_classifiers.yaml"
 
@@ -37,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     if not DATA.is_dir():
         print(f"skipped: SaudiNewsNet not found at {DATA} (../shared/data is absent)")
         return 0
+    started = start()
     files = prepare([args.size])["files"]
     cache = WORK / "sweep-cache"
     shutil.rmtree(cache, ignore_errors=True)
@@ -86,7 +90,59 @@ def main(argv: list[str] | None = None) -> int:
     REPORTS.mkdir(parents=True, exist_ok=True)
     name = f"sweep_{summary['engine']}.json"
     (REPORTS / name).write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    page = write_page(summary, one, sweep, started, argv, name)
+    print(f"wrote {shown(page)} and {shown(REPORTS / name)}")
     return 0
+
+
+def write_page(summary: dict, one: dict, sweep: dict, started, argv, json_name: str) -> Path:
+    engine = (
+        "scikit-learn's TfidfVectorizer (`--sklearn-engine`)"
+        if summary["engine"] == "sklearn"
+        else "the config's fast engine"
+    )
+    measured = markdown_table(
+        ["command", "wall s", "CPU s", "peak RSS MB"],
+        [
+            ("one `khabar train` (feature cache off)", f"{one['wall_seconds']:.1f}",
+             f"{one['cpu_seconds']:.1f}", f"{one['peak_rss_mb']:.0f}"),
+            (f"`khabar sweep`, {summary['variants']} variants (empty feature cache)",
+             f"{sweep['wall_seconds']:.1f}", f"{sweep['cpu_seconds']:.1f}",
+             f"{sweep['peak_rss_mb']:.0f}"),
+        ],
+    )  # fmt: skip
+    verdict = "met" if summary["target_met"] else "**not met**"
+    ratio = (
+        f"Sweep / one run: **{summary['ratio']:.2f}x** (target ≤ 2x: {verdict}). "
+        f"Feature-cache entries after the sweep: {summary['cache_entries']}. "
+        f"Best variant: `{json.dumps(summary['best'], ensure_ascii=False)}`."
+    )
+    return write_results_page(
+        "sweep",
+        f"Sweep benchmark ({summary['engine']} engine)",
+        command_line(__file__, argv),
+        [
+            ("Measured", measured),
+            ("Ratio against one run", ratio),
+            (
+                None,
+                f"Every figure (`{json_name}`) is written beside it in reports/benchmarks/ "
+                "(generated, not committed); the sweep's own ranking in "
+                f"`{shown(Path(summary['report']))}`.",
+            ),
+        ],
+        started,
+        measures=(
+            f"The wall time of `khabar sweep {shown(SWEEP)}` (12 classifier settings over one "
+            "feature set, from an empty feature cache) against one `khabar train` of its base "
+            "config, on the same data in the same run."
+        ),
+        notes=[
+            f"Settings: features by {engine}; {summary['size']:g} of SaudiNewsNet's training "
+            f"part, the fixed test part; {summary['folds']}-fold CV; load average at the end "
+            f"of the measurements {summary['load_average_at_end']}"
+        ],
+    )
 
 
 if __name__ == "__main__":

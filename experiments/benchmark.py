@@ -8,7 +8,9 @@ overrides) is scored by 5-fold CV on the training data; the best CV score is cho
 sets (Mawqif) are then scored once, for the chosen candidate and for each peer. Peers:
 plain scikit-learn (char_wb 2-5 TF-IDF + LinearSVC, no normalization, what a researcher
 writes by hand) and fastText (optional `bench` extra). Seeds are fixed: the same command
-prints the same numbers. Writes reports/benchmarks/accuracy.md, .json and .png.
+prints the same numbers. Writes docs/results/benchmark.md (the results page; with --only or
+without the fastText peer it says in its header that the run was partial) and, beside the
+other generated reports, reports/benchmarks/accuracy.json and accuracy.png.
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ from khabar.model.pipeline import build_pipeline, predict_labels  # noqa: E402
 from khabar.record.metrics import compute_metrics  # noqa: E402
 from khabar.runs.cross_validation import cross_validate  # noqa: E402
 from khabar.runs.guard import load_config  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # results_page.py, beside this file
+from results_page import command_line, shown, start, write_results_page  # noqa: E402
 
 PROJECT = Path(__file__).resolve().parents[1]
 DATA = PROJECT.parent / "shared" / "data"
@@ -235,7 +240,7 @@ class FastTextClassifier(ClassifierMixin, BaseEstimator):
     def _line(text: str) -> str:
         return " ".join(str(text).split())  # fastText reads one line per example
 
-    def fit(self, X, y):  # noqa: N803
+    def fit(self, X, y):
         import fasttext
 
         self.classes_ = np.unique(np.asarray(y, dtype=object))
@@ -256,7 +261,7 @@ class FastTextClassifier(ClassifierMixin, BaseEstimator):
             )
         return self
 
-    def predict(self, X) -> np.ndarray:  # noqa: N803
+    def predict(self, X) -> np.ndarray:
         # NumPy 2 shim: fastText's single-string predict calls np.array(copy=False), which
         # NumPy 2 refuses; the list form returns plain lists and works.
         labels, _ = self.model_.predict([self._line(t) for t in X], k=1)
@@ -309,16 +314,13 @@ def cv_score(pipeline, config: ExperimentConfig, data: LabeledData, metric: str)
     fit = build_fit_set(config, data)
     summary, _ = cross_validate(
         pipeline,
-        fit.inputs,
-        fit.labels,
+        fit,
         sorted(data.label_counts),
         folds=config.evaluation.cv_folds,
         seed=config.seed,
         multi_label=config.task == "multi_label",
         groups=groups_of(config, data),
         grouped=config.evaluation.grouped_metric,
-        always_train=fit.extra_rows,
-        fit_labels=fit.fit_labels,
         repeats=config.evaluation.cv_repeats,
     )
     return summary[f"cv_{metric}_mean"], summary[f"cv_{metric}_std"]
@@ -450,15 +452,15 @@ def write_plot(results: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def markdown(results: list[dict], seconds: float) -> str:
+SCORES_NOTE = [
+    "test set where the task has one (scored once, after choosing by CV on training",
+    "data), else 5-fold CV on realnews-dev repeated over 4 fold seeds (evaluation.cv_repeats).",
+    "± is the std over folds.",
+]
+
+
+def accuracy_table(results: list[dict]) -> list[str]:
     lines = [
-        "# Accuracy benchmark",
-        "",
-        f"Command: `{COMMAND}` (seeds fixed; {seconds:.0f} s on this machine). Scores are the",
-        "test set where the task has one (scored once, after choosing by CV on training",
-        "data), else 5-fold CV on realnews-dev repeated over 4 fold seeds (evaluation.cv_repeats).",
-        "± is the std over folds.",
-        "",
         "| task | data | metric | khabar (chosen config) | plain scikit-learn | fastText "
         "| target | published |",
         "|---|---|---|---|---|---|---|---|",
@@ -480,7 +482,11 @@ def markdown(results: list[dict], seconds: float) -> str:
             f"{cells.get('plain scikit-learn', '—')} | {cells.get('fastText', '—')} | "
             f"{target} | {task.published} |"
         )
-    lines += ["", "![scores](accuracy.png)", "", "## Candidates (CV on training data)", ""]
+    return lines
+
+
+def candidates_tables(results: list[dict]) -> list[str]:
+    lines = []
     for result in results:
         lines += [f"### {result['task']} ({result['seconds']:.0f} s)", ""]
         lines += ["| candidate | overrides of the config | CV mean | CV std |", "|---|---|---|---|"]
@@ -491,7 +497,69 @@ def markdown(results: list[dict], seconds: float) -> str:
                 f"| {c['label']}{mark} | {overrides} | {c['cv_mean']:.4f} | {c['cv_std']:.4f} |"
             )
         lines.append("")
+    return lines
+
+
+def summary(results: list[dict], seconds: float) -> str:
+    """What the script prints at the end: the accuracy table."""
+    lines = [
+        "# Accuracy benchmark",
+        "",
+        f"Command: `{COMMAND}` (seeds fixed; {seconds:.0f} s on this machine). Scores are the",
+        *SCORES_NOTE,
+        "",
+        *accuracy_table(results),
+    ]
     return "\n".join(lines)
+
+
+def partial_run(results: list[dict], use_fasttext: bool) -> str | None:
+    """What this run left out of the full benchmark, or None for a full run."""
+    parts = []
+    left_out = [t.name for t in TASKS if t.name not in {r["task"] for r in results}]
+    if left_out:
+        parts.append(
+            f"only {', '.join(r['task'] for r in results)} (`--only`); "
+            f"not run: {', '.join(left_out)}."
+        )
+    if not use_fasttext:
+        parts.append(
+            "The fastText peer was skipped (`--no-fasttext`, or fastText is not installed)."
+        )
+    return " ".join(parts) or None
+
+
+def write_page(results: list[dict], started, use_fasttext: bool, argv) -> Path:
+    return write_results_page(
+        "benchmark",
+        "Accuracy benchmark",
+        command_line(__file__, argv),
+        [
+            (
+                None,
+                "\n".join(
+                    [
+                        "Seeds fixed: the same command gives the same numbers. Scores are the",
+                        *SCORES_NOTE,
+                        "",
+                        *accuracy_table(results),
+                        "",
+                        "A bar plot (`accuracy.png`) and every figure (`accuracy.json`) are "
+                        "written beside it in reports/benchmarks/ (generated, not committed).",
+                    ]
+                ),
+            ),
+            ("Candidates (CV on training data)", "\n".join(candidates_tables(results))),
+        ],
+        started,
+        measures=(
+            "For each task on real Arabic data (Mawqif tweets, realnews-dev news items), "
+            "khabar's candidate configs are compared by 5-fold CV on training data and the "
+            "best one is scored against two peers (plain scikit-learn, fastText) on the same "
+            "splits; test sets are scored once."
+        ),
+        partial=partial_run(results, use_fasttext),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -506,6 +574,7 @@ def main(argv: list[str] | None = None) -> int:
     use_fasttext = not args.no_fasttext and fasttext_available()
     if not args.no_fasttext and not use_fasttext:
         print(FASTTEXT_MISSING)
+    page_started = start()
     started = time.perf_counter()
     results = []
     for task in TASKS:
@@ -516,12 +585,11 @@ def main(argv: list[str] | None = None) -> int:
     seconds = time.perf_counter() - started
     REPORT_DIR.mkdir(parents=True, exist_ok=True)
     write_plot(results, REPORT_DIR / "accuracy.png")
-    text = markdown(results, seconds)
-    (REPORT_DIR / "accuracy.md").write_text(text, encoding="utf-8")
     (REPORT_DIR / "accuracy.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+    page = write_page(results, page_started, use_fasttext, argv)
     print()
-    print(text.split("\n![")[0])
-    print(f"wrote {REPORT_DIR / 'accuracy.md'}")
+    print(summary(results, seconds))
+    print(f"wrote {shown(page)} (plot and JSON in {shown(REPORT_DIR)})")
     return 0
 
 

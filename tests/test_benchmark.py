@@ -22,9 +22,39 @@ def test_skips_with_a_clear_message_without_data(tmp_path, capsys, monkeypatch):
     benchmark = _load()
     monkeypatch.setattr(benchmark, "DATA", tmp_path / "absent")
     monkeypatch.setattr(benchmark, "REPORT_DIR", tmp_path / "reports")
+    monkeypatch.setattr(sys.modules["results_page"], "RESULTS_DIR", tmp_path / "results")
     assert benchmark.main([]) == 0
     assert "benchmark skipped: no reference data" in capsys.readouterr().out
     assert not (tmp_path / "reports").exists()
+    assert not (tmp_path / "results").exists()  # a skipped run writes no results page
+
+
+def test_results_page_heads_the_tables_with_command_time_machine_and_scope(tmp_path, monkeypatch):
+    benchmark = _load()  # puts experiments/ on sys.path, where results_page.py lives
+    results_page = sys.modules["results_page"]
+    monkeypatch.setattr(results_page, "RESULTS_DIR", tmp_path)
+    command = results_page.command_line(SCRIPT, ["--only", "realnews_topic"])
+    assert command.endswith("experiments/benchmark.py --only realnews_topic")
+    page = results_page.write_results_page(
+        "benchmark",
+        "Accuracy benchmark",
+        command,
+        [("Scores", results_page.markdown_table(["task", "score"], [("t", "0.900")]))],
+        results_page.start(),
+        measures="What it measures.",
+        partial="only realnews_topic.",
+    )
+    assert page == tmp_path / "benchmark.md"
+    text = page.read_text(encoding="utf-8")
+    assert text.startswith("# Accuracy benchmark\n")
+    assert "**Partial run:** only realnews_topic." in text
+    assert f"`{command}`" in text and "wall time" in text
+    assert "Python " in text and "scikit-learn " in text and " cores" in text
+    assert text.index("What it measures.") < text.index("## Scores") < text.index("| t | 0.900 |")
+    every_task = [{"task": task.name} for task in benchmark.TASKS]
+    assert benchmark.partial_run(every_task, use_fasttext=True) is None
+    assert "not run: mawqif_stance" in benchmark.partial_run(every_task[1:], use_fasttext=True)
+    assert "fastText peer was skipped" in benchmark.partial_run(every_task, use_fasttext=False)
 
 
 def test_every_task_config_loads():
@@ -97,11 +127,11 @@ def test_test_scores_fit_on_the_extra_training_rows_too(tmp_path):
     train = benchmark.load(config, config.data.train)
 
     class Recorder:
-        def fit(self, X, y):  # noqa: N803
+        def fit(self, X, y):
             self.fitted = (len(X), set(y))
             return self
 
-        def predict(self, X):  # noqa: N803
+        def predict(self, X):
             return [train.labels[0]] * len(X)
 
     recorder = Recorder()

@@ -13,12 +13,12 @@ def _data():
     rng = np.random.default_rng(0)
     centers = {"Favor": (3, 0), "Against": (-3, 0), "None": (0, 3)}
     y = np.repeat(list(centers), 30)
-    X = np.vstack([rng.normal(centers[label], 0.5) for label in y])  # noqa: N806
+    X = np.vstack([rng.normal(centers[label], 0.5) for label in y])
     return X, y
 
 
 def test_never_predicts_excluded_label_and_keeps_its_scores():
-    X, y = _data()  # noqa: N806
+    X, y = _data()
     inner = LinearSVC(random_state=0).fit(X, y)
     assert (inner.predict(X) == "None").sum() > 20  # the plain model does predict it
     model = ExcludeFromPredictions(LinearSVC(random_state=0), excluded=("None",)).fit(X, y)
@@ -33,7 +33,7 @@ def test_never_predicts_excluded_label_and_keeps_its_scores():
 
 
 def test_probabilities_pass_through_and_unknown_label_is_an_error():
-    X, y = _data()  # noqa: N806
+    X, y = _data()
     model = ExcludeFromPredictions(LogisticRegression(), excluded=("None",)).fit(X, y)
     assert model.predict_proba(X).shape == (90, 3)
     with pytest.raises(ValueError, match="not classes"):

@@ -90,7 +90,7 @@ def _features():
 @pytest.mark.parametrize("class_weight", [None, "balanced"])
 @pytest.mark.parametrize("label", ["primary", "binary"])
 def test_fast_linear_svc_solves_linear_svc_problem(label, class_weight):
-    X = _features()  # noqa: N806
+    X = _features()
     y = np.array([r["primary"] for r in ROWS])
     if label == "binary":
         y = np.where(y == "security", "security", "rest")

@@ -24,14 +24,14 @@ def _two_faced_classes():
     centers = {("A", "east"): (3, 0), ("A", "west"): (-3, 0), ("B", "north"): (0, 3)}
     centers[("B", "south")] = (0, -3)
     keys = [key for key in centers for _ in range(40)]
-    X = np.vstack([rng.normal(centers[key], 0.6) for key in keys])  # noqa: N806
+    X = np.vstack([rng.normal(centers[key], 0.6) for key in keys])
     main = [m for m, _ in keys]
     auxiliary = [a for _, a in keys]
     return X, np.asarray(main), joint_labels(main, auxiliary)
 
 
 def test_sub_classes_separate_what_the_main_labels_cannot():
-    X, main, joint = _two_faced_classes()  # noqa: N806
+    X, main, joint = _two_faced_classes()
     plain = LinearSVC(random_state=0).fit(X, main)
     assert (plain.predict(X) == main).mean() < 0.7
     model = JointLabelClassifier(LinearSVC(random_state=0)).fit(X, joint)
@@ -46,7 +46,7 @@ def test_sub_classes_separate_what_the_main_labels_cannot():
 
 
 def test_probabilities_are_summed_over_sub_classes():
-    X, main, joint = _two_faced_classes()  # noqa: N806
+    X, main, joint = _two_faced_classes()
     model = JointLabelClassifier(LogisticRegression()).fit(X, joint)
     proba = model.predict_proba(X)
     assert proba.shape == (len(main), 2)
@@ -54,7 +54,7 @@ def test_probabilities_are_summed_over_sub_classes():
 
 
 def test_works_under_exclude_from_predictions_and_survives_skops(tmp_path):
-    X, main, joint = _two_faced_classes()  # noqa: N806
+    X, main, joint = _two_faced_classes()
     model = ExcludeFromPredictions(JointLabelClassifier(LinearSVC(random_state=0)), ("B",))
     model.fit(X, joint)
     assert set(model.predict(X)) == {"A"}
@@ -66,7 +66,7 @@ def test_works_under_exclude_from_predictions_and_survives_skops(tmp_path):
 
 
 def test_plain_labels_and_the_separator_are_refused():
-    X, main, _ = _two_faced_classes()  # noqa: N806
+    X, main, _ = _two_faced_classes()
     with pytest.raises(ValueError, match="needs joint labels"):
         JointLabelClassifier(LinearSVC()).fit(X, main)
     with pytest.raises(ValueError, match="U\\+001F"):

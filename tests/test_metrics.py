@@ -1,6 +1,7 @@
 import pytest
 
 from khabar.data.config import GroupedMetricConfig
+from khabar.data.fit_set import FitSet
 from khabar.errors import KhabarError
 from khabar.record.metrics import compute_metrics, grouped_f1
 from khabar.runs.cross_validation import choose_folds
@@ -68,7 +69,12 @@ def test_repeated_cv_runs_each_fold_seed_and_summarizes_all_folds(tmp_path):
 
     def cv(seed, repeats=1):
         return cross_validate(
-            build_pipeline(config), X, y, sorted(set(y)), folds=3, seed=seed, repeats=repeats
+            build_pipeline(config),
+            FitSet.plain(X, y),
+            sorted(set(y)),
+            folds=3,
+            seed=seed,
+            repeats=repeats,
         )
 
     summary, folds = cv(7, repeats=2)

@@ -12,7 +12,7 @@ from khabar.model.nbsvm import NBSVMClassifier
 
 def _data(seed=0):
     rng = np.random.default_rng(seed)
-    X = sp.csr_matrix(rng.poisson(0.3, size=(90, 30)).astype(float))  # noqa: N806
+    X = sp.csr_matrix(rng.poisson(0.3, size=(90, 30)).astype(float))
     y = np.array(["a", "b", "c"])[rng.integers(0, 3, 90)]
     for label, column in (("a", 0), ("b", 1), ("c", 2)):  # one telling feature per class
         X[np.flatnonzero(y == label), column] = 3.0
@@ -20,7 +20,7 @@ def _data(seed=0):
 
 
 def test_matches_a_linear_svc_on_ratio_scaled_features():
-    X, y = _data()  # noqa: N806
+    X, y = _data()
     model = NBSVMClassifier(C=0.5, alpha=1.0, random_state=0).fit(X, y)
     binary = X.copy()
     binary.data[:] = 1.0
@@ -41,7 +41,7 @@ def test_matches_a_linear_svc_on_ratio_scaled_features():
 
 
 def test_binary_has_one_decision_column_like_scikit_learn():
-    X, y = _data()  # noqa: N806
+    X, y = _data()
     keep = y != "c"
     model = NBSVMClassifier().fit(X[keep], y[keep])
     scores = model.decision_function(X[keep])
@@ -50,7 +50,7 @@ def test_binary_has_one_decision_column_like_scikit_learn():
 
 
 def test_one_class_is_an_error():
-    X, _ = _data()  # noqa: N806
+    X, _ = _data()
     with pytest.raises(ValueError, match="at least 2 classes"):
         NBSVMClassifier().fit(X, ["a"] * X.shape[0])
 
@@ -59,7 +59,7 @@ def test_registry_entry_and_skops_round_trip(tmp_path):
     check_model_config("nbsvm", {})
     with pytest.raises(ValueError, match="nbsvm has no parameter 'gamma'"):
         check_model_config("nbsvm", {"gamma": 1})
-    X, y = _data()  # noqa: N806
+    X, y = _data()
     model = NBSVMClassifier().fit(X, y)
     path = tmp_path / "m.skops"
     sio.dump(model, path)

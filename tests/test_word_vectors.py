@@ -102,9 +102,9 @@ def test_articles_of_the_labeled_files_are_left_out(tmp_path):
 
 def test_feature_step_gives_unit_mean_vectors_and_survives_skops(tmp_path, vectors_dir):
     corpus = write_jsonl(tmp_path / "corpus.jsonl", _corpus_rows(60))
-    step = word_vectors.WordVectorFeatures(_settings(corpus, weight=2.0).model_dump())
+    step = word_vectors.WordVectorFeatures(**_settings(corpus, weight=2.0).model_dump())
     step.fit(["الوزير يدين الهجوم", "المعرض الزراعي"])
-    X = step.transform(["الحكومة تستنكر", "يستنكر القصف", "كلمات لا متجه لها"])  # noqa: N806
+    X = step.transform(["الحكومة تستنكر", "يستنكر القصف", "كلمات لا متجه لها"])
     assert sp.issparse(X) and X.shape == (3, 12)
     norms = np.linalg.norm(X.toarray(), axis=1)
     np.testing.assert_allclose(norms, [2.0, 2.0, 0.0], atol=1e-5)  # the last has no known word
@@ -119,7 +119,7 @@ def test_nbsvm_leaves_the_dense_columns_unscaled():
     rng = np.random.default_rng(0)
     counts = sp.csr_matrix(rng.integers(0, 2, size=(40, 6)).astype(float))
     dense = sp.csr_matrix(rng.normal(size=(40, 3)))
-    X = sp.hstack([counts, dense]).tocsr()  # noqa: N806
+    X = sp.hstack([counts, dense]).tocsr()
     y = np.array(["a"] * 10 + ["b"] * 30)  # unbalanced: dense columns would shift the sums
     model = NBSVMClassifier(unscaled_columns=3)
     ratio = model._ratio(X, y == "b")

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from khabar.data.dataset import load_labeled, split_train_test
+from khabar.data.fit_set import FitSet
 from khabar.model.classifiers import REGISTRY
 from khabar.model.pipeline import build_pipeline, class_scores
 from khabar.runs.cross_validation import cross_validate
@@ -46,8 +47,7 @@ def test_cv_and_fit_repeat_exactly(tmp_path, ledger, model, task):
         def once():
             _, folds = cross_validate(
                 build_pipeline(config),
-                X,
-                y,
+                FitSet.plain(X, y),
                 labels,
                 folds=3,
                 seed=config.seed,

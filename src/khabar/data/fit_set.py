@@ -230,6 +230,23 @@ class FitSet:
     fit_labels: list
     extra_rows: int
 
+    @classmethod
+    def plain(cls, inputs: pd.DataFrame, labels: list) -> FitSet:
+        """A fit set without extra rows, fit on its own labels.
+
+        Parameters
+        ----------
+        inputs : DataFrame
+            The Pipeline's input rows.
+        labels : list
+            Their labels.
+
+        Returns
+        -------
+        FitSet
+        """
+        return cls(inputs, list(labels), list(labels), 0)
+
     def release_inputs(self) -> None:
         """Let go of the input texts (labels stay).
 

@@ -403,6 +403,7 @@ class CharNgramTfidf(TransformerMixin, BaseEstimator):
         return state
 
     def __sklearn_tags__(self):
+        """scikit-learn's tags: a 1-D sequence of texts in."""
         tags = super().__sklearn_tags__()
         tags.input_tags.one_d_array = True  # a sequence of texts
         tags.input_tags.string = True

@@ -22,13 +22,28 @@ def require_numba(setting: str) -> None:
     setting : str
         The config setting that chose a compiled estimator, with its alternative, e.g.
         ``"features.char.engine=fast (or set features.char.engine=sklearn)"``.
+
+    Raises
+    ------
+    KhabarError
+        When numba (the "scale" extra) is not installed.
     """
     if njit is None:
         raise KhabarError(f"{setting} needs numba: pip install 'khabar[scale]'")
 
 
 def thread_count(n_jobs: int | None) -> int:
-    """Threads for an estimator's `n_jobs`: -1 or None means every core, else at most the
-    cores there are, at least one."""
+    """Threads for an estimator's `n_jobs`.
+
+    Parameters
+    ----------
+    n_jobs : int or None
+        -1 or None means every core; any other value is bounded by the cores there are.
+
+    Returns
+    -------
+    int
+        At least 1, at most the number of cores.
+    """
     cores = os.cpu_count() or 1
     return cores if n_jobs in (None, -1) else max(1, min(int(n_jobs), cores))

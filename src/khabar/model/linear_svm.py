@@ -21,6 +21,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from khabar.model.compiled import njit, require_numba, thread_count
+from khabar.model.decision import best_classes
 
 if njit is not None:
 
@@ -205,6 +206,7 @@ class FastLinearSVC(ClassifierMixin, BaseEstimator):
         self.n_jobs = n_jobs
 
     def __sklearn_tags__(self):
+        """scikit-learn's tags: sparse input."""
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
@@ -324,7 +326,5 @@ class FastLinearSVC(ClassifierMixin, BaseEstimator):
         ndarray of shape (n_samples,)
             Predicted class labels.
         """
-        scores = self.decision_function(X)
-        if scores.ndim == 1:
-            return self.classes_[(scores > 0).astype(int)]
-        return self.classes_[np.argmax(scores, axis=1)]
+        scores = self.decision_function(X)  # checks that the model is fitted
+        return best_classes(self.classes_, scores)

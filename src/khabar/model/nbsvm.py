@@ -10,6 +10,8 @@ from sklearn.svm import LinearSVC
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from khabar.model.decision import best_classes
+
 
 class NBSVMClassifier(ClassifierMixin, BaseEstimator):
     """Linear SVM on naive-Bayes-scaled features (NBSVM).
@@ -74,8 +76,10 @@ class NBSVMClassifier(ClassifierMixin, BaseEstimator):
         self.unscaled_columns = unscaled_columns
 
     def __sklearn_tags__(self):
+        """scikit-learn's tags: sparse input; non-negative unless binarized."""
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
+        tags.input_tags.positive_only = not self.binarize  # counts, unless only their presence
         return tags
 
     def _ratio(self, X: sp.csr_matrix, inside: np.ndarray) -> np.ndarray:
@@ -97,7 +101,10 @@ class NBSVMClassifier(ClassifierMixin, BaseEstimator):
             )
         counted = X[:, : X.shape[1] - self.unscaled_columns]
         if not self.binarize and counted.nnz and counted.data.min() < 0:
-            raise ValueError("NBSVM with binarize=False needs non-negative feature counts")
+            raise ValueError(
+                "Negative values in data passed to NBSVMClassifier: with binarize=False the "
+                "feature counts must be non-negative"
+            )
         if len(self.classes_) < 2:
             raise ValueError(f"NBSVM needs at least 2 classes; got 1 class: {list(self.classes_)}")
 
@@ -174,7 +181,5 @@ class NBSVMClassifier(ClassifierMixin, BaseEstimator):
         ndarray of shape (n_samples,)
             Predicted class labels.
         """
-        scores = self.decision_function(X)
-        if scores.ndim == 1:
-            return self.classes_[(scores > 0).astype(int)]
-        return self.classes_[scores.argmax(axis=1)]
+        scores = self.decision_function(X)  # checks that the model is fitted
+        return best_classes(self.classes_, scores)

@@ -368,12 +368,12 @@ collapse_whitespace : bool
         return [name for name in STEPS if getattr(self, name)]
 
     def fit(self, X, y=None):
-        """Do nothing: normalization learns nothing from data.
+        """Check that X holds texts; normalization learns nothing from data.
 
         Parameters
         ----------
-        X : sequence of str or DataFrame
-            Ignored.
+        X : sequence of str, pandas Series, or DataFrame
+            The texts, read as `transform` reads them.
         y : None
             Ignored.
 
@@ -382,6 +382,7 @@ collapse_whitespace : bool
         self : ArabicNormalizer
             This normalizer.
         """
+        as_text_list(X, self.text_column)
         return self
 
     def transform(self, X) -> list[str] | pd.DataFrame:
@@ -410,8 +411,10 @@ collapse_whitespace : bool
         return pd.DataFrame({self.text_column: texts, **kept})
 
     def __sklearn_tags__(self):
+        """scikit-learn's tags: stateless, texts in and out."""
         tags = super().__sklearn_tags__()
         tags.requires_fit = False  # stateless: nothing to learn
         tags.input_tags.one_d_array = True  # a sequence of texts
         tags.input_tags.string = True
+        tags.transformer_tags.preserves_dtype = []  # texts in, texts out
         return tags

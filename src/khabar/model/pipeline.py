@@ -8,7 +8,7 @@ from sklearn.pipeline import Pipeline
 from khabar.data.config import ExperimentConfig
 from khabar.data.fit_set import input_columns
 from khabar.model.classifiers import MultiLabelOneVsRest, build_classifier
-from khabar.model.decision import ExcludeFromPredictions, JointLabelClassifier
+from khabar.model.decision import ExcludeFromPredictions, JointLabelClassifier, score_columns
 from khabar.model.features import build_features
 from khabar.model.normalize import ArabicNormalizer
 from khabar.model.target_aware import TargetAwareFeatures
@@ -16,6 +16,20 @@ from khabar.model.word_vectors import word_vector_step
 
 
 def build_pipeline(config: ExperimentConfig) -> Pipeline:
+    """The unfitted Pipeline an experiment describes.
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+        Its normalize, features and model sections, its task and its seed.
+
+    Returns
+    -------
+    Pipeline
+        ``normalize`` (ArabicNormalizer) -> ``features`` (a union of n-gram blocks, maybe
+        target-aware, maybe with word vectors) -> ``classifier`` (from the registry, maybe
+        wrapped for joint labels or excluded predictions).
+    """
     features = build_features(config.features, config.normalize.model_dump())
     if config.features.target_column:
         features = TargetAwareFeatures(
@@ -57,26 +71,72 @@ def build_pipeline(config: ExperimentConfig) -> Pipeline:
 
 
 def is_multi_label(model: Pipeline) -> bool:
+    """Whether a fitted khabar Pipeline predicts label lists.
+
+    Parameters
+    ----------
+    model : Pipeline
+        A khabar Pipeline.
+
+    Returns
+    -------
+    bool
+    """
     return isinstance(model[-1], MultiLabelOneVsRest)
 
 
 def class_labels(model: Pipeline) -> list[str]:
+    """The classes a fitted Pipeline scores, in the order of its score columns.
+
+    Parameters
+    ----------
+    model : Pipeline
+        A fitted khabar Pipeline (or a Pipeline of its classifier step alone).
+
+    Returns
+    -------
+    list of str
+    """
     return [str(c) for c in model[-1].classes_]
 
 
-def class_scores(model: Pipeline, X) -> tuple[np.ndarray, str]:  # noqa: N803
+def class_scores(model: Pipeline, X) -> tuple[np.ndarray, str]:
     """One score per class and row: probabilities where the classifier has them, else
-    decision values. Returns the matrix and which kind it is."""
+    decision values.
+
+    Parameters
+    ----------
+    model : Pipeline
+        A fitted Pipeline.
+    X : DataFrame, list of str or sparse matrix
+        What the Pipeline's first step takes.
+
+    Returns
+    -------
+    scores : ndarray of shape (n_rows, n_classes)
+        Columns in `class_labels` order (binary decision values as two columns).
+    kind : {"probability", "decision"}
+    """
     if hasattr(model, "predict_proba"):
         return np.asarray(model.predict_proba(X)), "probability"
-    scores = np.asarray(model.decision_function(X))
-    if scores.ndim == 1:  # binary: one column for the positive class
-        scores = np.column_stack([-scores, scores])
-    return scores, "decision"
+    return score_columns(model.decision_function(X)), "decision"
 
 
-def predict_labels(model: Pipeline, X) -> list:  # noqa: N803
-    """Predicted labels: strings, or lists of strings for a multi-label model."""
+def predict_labels(model: Pipeline, X) -> list:
+    """Predicted labels as plain Python values.
+
+    Parameters
+    ----------
+    model : Pipeline
+        A fitted Pipeline.
+    X : DataFrame, list of str or sparse matrix
+        What the Pipeline's first step takes.
+
+    Returns
+    -------
+    list
+        One string per row, or one list of strings per row for a multi-label model.
+    """
     predicted = model.predict(X)
     if is_multi_label(model):
         return model[-1].to_label_lists(predicted)
@@ -122,7 +182,21 @@ def _is_ngram(features, columns: int) -> np.ndarray:
 
 
 def top_weighted_features(model: Pipeline, k: int = 15) -> dict[str, list[tuple[str, float]]]:
-    """The k n-grams with the largest weight for each class ({} if the model has none)."""
+    """The k n-grams with the largest weight for each class.
+
+    Parameters
+    ----------
+    model : Pipeline
+        A fitted khabar Pipeline.
+    k : int, default 15
+        How many n-grams per class.
+
+    Returns
+    -------
+    dict of str to list of (str, float)
+        Per class, its top n-grams and their weights, largest first; {} when the classifier
+        has no per-feature weights. Word-vector dimensions are never listed.
+    """
     classifier = model[-1]
     names = _feature_names(model.named_steps["features"])
     ngram = _is_ngram(model.named_steps["features"], len(names))

@@ -13,12 +13,34 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.utils.validation import check_is_fitted
+
+from khabar.model.normalize import as_text_list
 
 
 class TargetAwareFeatures(TransformerMixin, BaseEstimator):
-    """Wraps a text feature step (e.g. khabar's FeatureUnion). Input: the DataFrame that
-    `ArabicNormalizer(keep_columns=(target_column,))` returns. A target never seen in
-    training gets the shared features only."""
+    """Text features shared by all targets, plus one copy per target and a target one-hot.
+
+    Wraps a text feature step (e.g. khabar's FeatureUnion). Its input is the DataFrame that
+    ``ArabicNormalizer(keep_columns=(target_column,))`` returns. A target never seen in
+    training gets the shared features only.
+
+    Parameters
+    ----------
+    features : transformer
+        The text feature step; it is fit on the texts of `text_column`.
+    text_column : str, default="text"
+        The input column holding the texts.
+    target_column : str, default="target"
+        The input column naming each row's target.
+
+    Attributes
+    ----------
+    features_ : transformer
+        The fitted clone of `features`.
+    targets_ : ndarray of str objects
+        The targets seen in training, sorted: one block and one indicator column each.
+    """
 
     def __init__(
         self,
@@ -30,21 +52,56 @@ class TargetAwareFeatures(TransformerMixin, BaseEstimator):
         self.text_column = text_column
         self.target_column = target_column
 
-    def _columns(self, X) -> tuple[list[str], np.ndarray]:  # noqa: N803
+    def __sklearn_tags__(self):
+        """scikit-learn's tags: a DataFrame of texts and targets in."""
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True
+        tags.transformer_tags.preserves_dtype = []  # texts in; `features` sets the output's
+        return tags
+
+    def _columns(self, X) -> tuple[list[str], np.ndarray]:
         if not isinstance(X, pd.DataFrame) or self.target_column not in X:
             raise ValueError(
                 f"target-aware features need a {self.target_column!r} column in the input"
             )
-        texts = X[self.text_column].tolist()
+        texts = as_text_list(X, self.text_column)
         return texts, np.asarray([str(t) for t in X[self.target_column]], dtype=object)
 
-    def fit(self, X, y=None):  # noqa: N803
+    def fit(self, X, y=None):
+        """Fit `features` on the texts and learn the targets.
+
+        Parameters
+        ----------
+        X : DataFrame
+            With the columns `text_column` and `target_column`.
+        y : array-like, default=None
+            Passed to `features`' fit.
+
+        Returns
+        -------
+        self : TargetAwareFeatures
+            This fitted transformer.
+        """
         texts, targets = self._columns(X)
         self.features_ = clone(self.features).fit(texts, y)
         self.targets_ = np.asarray(sorted(set(targets)), dtype=object)
         return self
 
-    def transform(self, X) -> sp.csr_matrix:  # noqa: N803
+    def transform(self, X) -> sp.csr_matrix:
+        """Shared features, one copy per target zeroed outside its rows, target one-hot.
+
+        Parameters
+        ----------
+        X : DataFrame
+            With the columns `text_column` and `target_column`.
+
+        Returns
+        -------
+        scipy.sparse.csr_matrix of shape (n_samples, (1 + n_targets) * n_text_features \
++ n_targets)
+            The shared block, a block per target in `targets_`, then the one-hot columns.
+        """
+        check_is_fitted(self)
         texts, targets = self._columns(X)
         shared = sp.csr_matrix(self.features_.transform(texts))
         blocks = [shared]
@@ -57,6 +114,20 @@ class TargetAwareFeatures(TransformerMixin, BaseEstimator):
         return sp.hstack(blocks, format="csr")
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """Output column names: the text features', then "[target] name", then the targets.
+
+        Parameters
+        ----------
+        input_features : None
+            Ignored.
+
+        Returns
+        -------
+        ndarray of str objects
+            One name per output column; a per-target copy keeps the union's prefix first
+            ("char__[target] gram"), a one-hot column is "target__<target>".
+        """
+        check_is_fitted(self)
         names = [str(n) for n in self.features_.get_feature_names_out()]
         out = list(names)
         for target in self.targets_:

@@ -19,6 +19,7 @@ so on any machine with the same gensim version and CPU architecture.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 import re
@@ -38,6 +39,7 @@ from tqdm.auto import tqdm
 from khabar.data.config import NormalizeConfig, WordVectorsConfig
 from khabar.data.dataset import clean_texts, content_hash, read_table
 from khabar.errors import KhabarError
+from khabar.model.normalize import ArabicNormalizer, as_text_list
 
 DEFAULT_FOLDER = Path(".khabar-cache") / "word_vectors"
 # The word tokens that get a vector: what scikit-learn's word analyzer counts.
@@ -45,6 +47,18 @@ _TOKEN = re.compile(r"(?u)\b\w\w+\b")
 
 
 def require_gensim() -> ModuleType:
+    """The gensim package, or an error that says how to install it.
+
+    Returns
+    -------
+    module
+        ``gensim`` (with ``gensim.models`` imported).
+
+    Raises
+    ------
+    KhabarError
+        When gensim is not installed (the "vectors" extra).
+    """
     try:
         import gensim.models
     except ImportError:
@@ -55,6 +69,13 @@ def require_gensim() -> ModuleType:
 
 
 def vectors_folder() -> Path:
+    """The folder of cached vectors: $KHABAR_VECTORS_DIR, else .khabar-cache/word_vectors.
+
+    Returns
+    -------
+    Path
+        The folder (it may not exist yet).
+    """
     return Path(os.environ.get("KHABAR_VECTORS_DIR") or DEFAULT_FOLDER)
 
 
@@ -82,7 +103,18 @@ def _corpus_files(corpus: Path) -> list[Path]:
 
 
 def check_sources(settings: WordVectorsConfig) -> None:
-    """The corpus and exclusion files exist: an error naming the config field, before work."""
+    """Check that the corpus and exclusion files exist, before any work.
+
+    Parameters
+    ----------
+    settings : WordVectorsConfig
+        The word-vector settings.
+
+    Raises
+    ------
+    KhabarError
+        Naming the config field of a missing file (or of a folder without .zip files).
+    """
     _corpus_files(Path(settings.corpus))
     for i, path in enumerate(settings.exclude_titles_of):
         if not Path(path).is_file():
@@ -90,8 +122,23 @@ def check_sources(settings: WordVectorsConfig) -> None:
 
 
 def vectors_key(settings: WordVectorsConfig, normalize: dict) -> str:
-    """What the vectors depend on: corpus and exclusion file contents, the normalization,
-    the training settings (not `weight`, which only scales the features) and gensim's version."""
+    """The cache key of the vectors: a hash of everything they depend on.
+
+    That is the corpus and exclusion file contents, the normalization, the training
+    settings (not `weight`, which only scales the features) and gensim's version.
+
+    Parameters
+    ----------
+    settings : WordVectorsConfig
+        The word-vector settings.
+    normalize : dict
+        The normalization settings (`ArabicNormalizer` parameters) of the corpus.
+
+    Returns
+    -------
+    str
+        32 hex digits.
+    """
     gensim = require_gensim()
     check_sources(settings)
     described = settings.model_dump(exclude={"weight", "corpus", "exclude_titles_of"})
@@ -127,7 +174,22 @@ def _corpus_texts(settings: WordVectorsConfig) -> list[str]:
 def train_word_vectors(
     texts: list[str], settings: WordVectorsConfig
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Skip-gram word2vec on normalized `texts`: (words sorted, their vectors as float32)."""
+    """Train skip-gram word2vec on normalized texts.
+
+    Parameters
+    ----------
+    texts : list of str
+        The normalized corpus.
+    settings : WordVectorsConfig
+        vector_size, window, min_count, epochs and seed are used.
+
+    Returns
+    -------
+    words : ndarray of str
+        The words with a vector, sorted.
+    vectors : ndarray of float32 of shape (n_words, vector_size)
+        Their vectors, in the same order.
+    """
     gensim = require_gensim()
     from gensim.models.callbacks import CallbackAny2Vec
 
@@ -178,10 +240,37 @@ def _read_entry(entry: Path) -> tuple[np.ndarray, np.ndarray] | None:
         return None
 
 
-def load_or_train(settings: WordVectorsConfig, normalize: dict) -> tuple[np.ndarray, np.ndarray]:
-    """The vectors for these settings: from this process, the cache, or trained now and cached."""
-    from khabar.model.normalize import ArabicNormalizer
+def _write_entry(entry: Path, words: np.ndarray, vectors: np.ndarray) -> None:
+    # Written beside the entry, then renamed: a crash never leaves a half-written entry.
+    partial = entry.parent / f".{entry.name}.{os.getpid()}.tmp"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    np.save(partial / "words.npy", words, allow_pickle=False)
+    np.save(partial / "vectors.npy", vectors, allow_pickle=False)
+    shutil.rmtree(entry, ignore_errors=True)  # a damaged entry
+    try:
+        partial.rename(entry)
+    except OSError:  # another process finished the same entry first
+        shutil.rmtree(partial, ignore_errors=True)
 
+
+def load_or_train(settings: WordVectorsConfig, normalize: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The vectors for these settings: from this process, the cache, or trained now and cached.
+
+    Parameters
+    ----------
+    settings : WordVectorsConfig
+        The word-vector settings.
+    normalize : dict
+        The normalization settings the corpus is normalized with.
+
+    Returns
+    -------
+    words : ndarray of str
+        The words with a vector, sorted.
+    vectors : ndarray of float32 of shape (n_words, vector_size)
+        Their vectors.
+    """
     key = vectors_key(settings, normalize)
     entry = vectors_folder() / key
     found = (_loaded.get(key) or _read_entry(entry)) if entry.is_dir() else None
@@ -200,17 +289,7 @@ def load_or_train(settings: WordVectorsConfig, normalize: dict) -> tuple[np.ndar
         flush=True,
     )
     words, vectors = train_word_vectors(texts, settings)
-    # Written beside the entry, then renamed: a crash never leaves a half-written entry.
-    partial = entry.parent / f".{key}.{os.getpid()}.tmp"
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    np.save(partial / "words.npy", words, allow_pickle=False)
-    np.save(partial / "vectors.npy", vectors, allow_pickle=False)
-    shutil.rmtree(entry, ignore_errors=True)  # a damaged entry
-    try:
-        partial.rename(entry)
-    except OSError:  # another process finished the same entry first
-        shutil.rmtree(partial, ignore_errors=True)
+    _write_entry(entry, words, vectors)
     print(
         f"word vectors: {len(words):,} words x {vectors.shape[1]} in "
         f"{time.perf_counter() - started:.0f} s",
@@ -223,22 +302,139 @@ def load_or_train(settings: WordVectorsConfig, normalize: dict) -> tuple[np.ndar
 
 
 class WordVectorFeatures(TransformerMixin, BaseEstimator):
-    """Each (normalized) text as the IDF-weighted mean of its words' vectors, L2-normalized
-    and scaled by `weight`: `vector_size` dense columns beside the n-gram blocks. IDF comes
-    from the texts the step is fitted on; a word they lack weighs 1. Words without a vector
-    are skipped; a text with none gets zeros."""
+    """Each text as the IDF-weighted mean of its words' vectors.
 
-    def __init__(self, settings: dict | None = None, normalize: dict | None = None) -> None:
-        self.settings = settings
+    The vectors are trained once per corpus and settings by word2vec (see `load_or_train`)
+    and cached. The mean is L2-normalized and scaled by `weight`: `vector_size` dense
+    columns beside the n-gram blocks. IDF comes from the texts the step is fitted on; a
+    word they lack weighs 1. Words without a vector are skipped; a text with none gets
+    zeros. The parameters are the fields of `khabar.data.config.WordVectorsConfig` (with
+    its defaults) and the corpus's normalization.
+
+    Parameters
+    ----------
+    corpus : str, default=None
+        A folder of SaudiNewsNet .zip files, or a table file (.jsonl, .csv, ...) of
+        unlabeled texts; required to fit.
+    text_column : str, default="text"
+        The text column of a table corpus.
+    exclude_titles_of : tuple of str, default=()
+        Labeled files drawn from the corpus: articles whose title (first line) starts one
+        of their texts are left out of training.
+    vector_size : int, default=100
+        Dimensions of a word vector (2 to 1000).
+    window : int, default=5
+        word2vec's context window.
+    min_count : int, default=5
+        Words seen fewer times in the corpus get no vector.
+    epochs : int, default=5
+        Training passes over the corpus.
+    seed : int, default=42
+        Training seed.
+    weight : float, default=1.0
+        Scale of the L2-normalized mean vector (the n-gram blocks have norm 1).
+    normalize : dict, default=None
+        `ArabicNormalizer` parameters the corpus is normalized with: those of the model's
+        own inputs (None: the defaults).
+
+    Attributes
+    ----------
+    words_ : ndarray of str
+        The words with a vector, sorted.
+    vectors_ : ndarray of float32 of shape (n_words, vector_size)
+        Their vectors: the fitted step carries them, so a saved model needs no corpus.
+    idf_ : ndarray of float32 of shape (n_words,)
+        Each word's IDF over the fit texts (1 for words they lack).
+    weight_ : float
+        The `weight` fitted with.
+    """
+
+    def __init__(
+        self,
+        corpus: str | None = None,
+        text_column: str = "text",
+        exclude_titles_of: tuple[str, ...] = (),
+        vector_size: int = 100,
+        window: int = 5,
+        min_count: int = 5,
+        epochs: int = 5,
+        seed: int = 42,
+        weight: float = 1.0,
+        normalize: dict | None = None,
+    ) -> None:
+        self.corpus = corpus
+        self.text_column = text_column
+        self.exclude_titles_of = exclude_titles_of
+        self.vector_size = vector_size
+        self.window = window
+        self.min_count = min_count
+        self.epochs = epochs
+        self.seed = seed
+        self.weight = weight
         self.normalize = normalize
 
-    def config(self) -> WordVectorsConfig:
-        return WordVectorsConfig(**(self.settings or {}))
+    def __setstate__(self, state: dict) -> None:
+        # Steps saved before the parameters were explicit hold them in one `settings` dict.
+        if "settings" in state:
+            settings = state.pop("settings") or {}
+            for name, value in self._param_defaults().items():
+                state.setdefault(name, settings.get(name, value))
+            state["exclude_titles_of"] = tuple(state["exclude_titles_of"])
+        super().__setstate__(state)
 
-    def fit(self, X, y=None):  # noqa: N803
+    @classmethod
+    def _param_defaults(cls) -> dict:
+        defaults = inspect.signature(cls.__init__).parameters
+        return {name: defaults[name].default for name in cls._get_param_names()}
+
+    def __sklearn_tags__(self):
+        """scikit-learn's tags: a 1-D sequence of texts in."""
+        tags = super().__sklearn_tags__()
+        tags.input_tags.one_d_array = True  # a sequence of texts
+        tags.input_tags.string = True
+        tags.transformer_tags.preserves_dtype = []  # texts in, float32 out
+        return tags
+
+    def config(self) -> WordVectorsConfig:
+        """The word-vector settings of these parameters (they are validated here).
+
+        Returns
+        -------
+        WordVectorsConfig
+            The settings `load_or_train` and `vectors_key` take.
+        """
+        if self.corpus is None:
+            raise ValueError("WordVectorFeatures needs a corpus (features.word_vectors.corpus)")
+        return WordVectorsConfig(
+            corpus=self.corpus,
+            text_column=self.text_column,
+            exclude_titles_of=list(self.exclude_titles_of),
+            vector_size=self.vector_size,
+            window=self.window,
+            min_count=self.min_count,
+            epochs=self.epochs,
+            seed=self.seed,
+            weight=self.weight,
+        )
+
+    def fit(self, X, y=None):
+        """Load (or train) the vectors and learn each word's IDF from texts.
+
+        Parameters
+        ----------
+        X : sequence of str, pandas Series, or one-column table
+            The (normalized) texts.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : WordVectorFeatures
+            This fitted transformer.
+        """
         config = self.config()
+        texts = as_text_list(X)
         self.words_, self.vectors_ = load_or_train(config, self.normalize or {})
-        texts = list(X)
         document_frequency = np.zeros(len(self.words_), dtype=np.float64)
         for text in texts:
             found = self._indices(set(_TOKEN.findall(text)))
@@ -258,9 +454,21 @@ class WordVectorFeatures(TransformerMixin, BaseEstimator):
         positions = np.searchsorted(self.words_, tokens).clip(0, self.words_.size - 1)
         return positions[self.words_[positions] == tokens]
 
-    def transform(self, X) -> sp.csr_matrix:  # noqa: N803
+    def transform(self, X) -> sp.csr_matrix:
+        """Each text's weighted mean word vector.
+
+        Parameters
+        ----------
+        X : sequence of str, pandas Series, or one-column table
+            The (normalized) texts.
+
+        Returns
+        -------
+        scipy.sparse.csr_matrix of float32 of shape (n_texts, vector_size)
+            Rows of norm `weight_`, or zeros for a text without a known word.
+        """
         check_is_fitted(self, "vectors_")
-        texts = list(X)
+        texts = as_text_list(X)
         out = np.zeros((len(texts), self.vectors_.shape[1]), dtype=np.float32)
         for row, text in enumerate(texts):
             found = self._indices(_TOKEN.findall(text))
@@ -272,12 +480,35 @@ class WordVectorFeatures(TransformerMixin, BaseEstimator):
         return sp.csr_matrix(out)
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """Output column names: "word_vector_0", "word_vector_1", ...
+
+        Parameters
+        ----------
+        input_features : None
+            Ignored.
+
+        Returns
+        -------
+        ndarray of str objects of shape (vector_size,)
+            One name per dimension.
+        """
         check_is_fitted(self, "vectors_")
         return np.asarray([f"word_vector_{k}" for k in range(self.vectors_.shape[1])], dtype=object)
 
 
 def word_vector_step(features) -> WordVectorFeatures | None:
-    """The word-vector block of a feature union (build_features puts it last), or None."""
+    """The word-vector block of a feature union (build_features puts it last).
+
+    Parameters
+    ----------
+    features : transformer
+        A model's feature step.
+
+    Returns
+    -------
+    WordVectorFeatures or None
+        Its "word_vectors" block, or None when it has none.
+    """
     blocks = dict(getattr(features, "transformer_list", []))
     step = blocks.get("word_vectors")
     return step if isinstance(step, WordVectorFeatures) else None

@@ -7,7 +7,6 @@ from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
-import pandas as pd
 from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.model_selection import KFold, StratifiedKFold
@@ -22,7 +21,30 @@ from khabar.record.metrics import compute_metrics
 
 
 def choose_folds(labels: Sequence, requested: int, multi_label: bool) -> tuple[int, str | None]:
-    """Reduce the fold count when the rarest class is smaller than it, and say so."""
+    """Reduce the fold count when the rarest class is smaller than it, and say so.
+
+    Parameters
+    ----------
+    labels : sequence
+        The training rows' labels (lists of labels for multi-label tasks).
+    requested : int
+        The fold count asked for (evaluation.cv_folds).
+    multi_label : bool
+        The labels are lists; the count is then only capped at the number of rows.
+
+    Returns
+    -------
+    folds : int
+        The fold count to use.
+    note : str or None
+        Why it is smaller than `requested`, for the report; None when it is not reduced.
+
+    Raises
+    ------
+    KhabarError
+        The data cannot be cross-validated: a single class, a class with one example, or
+        (multi-label) no labels or every row with the same labels.
+    """
     if multi_label:
         _check_label_sets(labels)
         return min(requested, len(labels)), None
@@ -93,9 +115,31 @@ def _fit_and_score(
 
 
 def cv_splits(X, y: list, *, folds: int, seed: int, multi_label: bool, always_train: int = 0):
-    """K-fold splits (stratified for single-label) of all but the last `always_train` rows;
-    those rows (extra training data, data.extra_train) join every fold's training part and
-    are never scored."""
+    """K-fold splits (stratified for single-label) of all but the last `always_train` rows.
+
+    Those rows (extra training data, data.extra_train) join every fold's training part and
+    are never scored.
+
+    Parameters
+    ----------
+    X : DataFrame or array-like
+        The rows; only their count and order matter.
+    y : list
+        The labels that stratify the folds.
+    folds : int
+        The fold count.
+    seed : int
+        The shuffle's seed.
+    multi_label : bool
+        Plain (unstratified) k-fold.
+    always_train : int, default 0
+        How many rows at the end are extra training data.
+
+    Yields
+    ------
+    train_idx, test_idx : ndarray of int
+        Each fold's training positions (the extra rows last) and scored positions.
+    """
     scored = len(y) - always_train
     if multi_label:
         splits = KFold(folds, shuffle=True, random_state=seed).split(X[:scored])
@@ -109,9 +153,8 @@ def cv_splits(X, y: list, *, folds: int, seed: int, multi_label: bool, always_tr
 
 
 def cross_validate(
-    pipeline,
-    X: pd.DataFrame,
-    y: list,
+    pipeline: Pipeline,
+    fit: FitSet,
     labels: list[str],
     *,
     folds: int,
@@ -121,52 +164,70 @@ def cross_validate(
     grouped: GroupedMetricConfig | None = None,
     n_jobs: int = 1,
     cache=None,
-    always_train: int = 0,
-    fit_labels: list | None = None,
     repeats: int = 1,
 ) -> tuple[dict[str, float], list[dict[str, float]]]:
-    """K-fold CV (stratified for single-label). Returns mean/std per metric and fold metrics.
-    With a `khabar.runs.feature_cache.FeatureCache`, each fold's features are computed once and reused.
-    The last `always_train` rows are extra training data: in every fold, never scored.
-    `fit_labels`: what the models are fit on, row by row, when it differs from the scored
-    labels `y` (joint labels, data.auxiliary_label_column); folds are stratified on `y`.
-    `repeats`: run the k-fold CV with fold seeds seed, seed + 1, ...; the summary is over
-    all folds of all repeats."""
+    """K-fold CV (stratified for single-label): a clone of `pipeline` fit and scored per fold.
+
+    Parameters
+    ----------
+    pipeline : Pipeline
+        The unfitted Pipeline.
+    fit : FitSet
+        The rows: the scored rows, then `fit.extra_rows` extra rows that join every fold's
+        fit and are never scored; models are fit on `fit.fit_labels`, folds are stratified
+        and scored on `fit.labels` (`FitSet.plain` makes one from inputs and labels).
+    labels : list of str
+        Every class, for the per-class metrics.
+    folds, seed, repeats : int
+        k; the first fold seed; repeats run the k-fold CV with fold seeds seed, seed + 1, …
+        and the summary is over all folds of all repeats (repeats defaults to 1).
+    multi_label : bool, default False
+        The labels are lists.
+    groups, grouped : list and GroupedMetricConfig, optional
+        Each scored row's group, and a metric computed within groups.
+    n_jobs : int, default 1
+        Folds fitted in parallel (joblib).
+    cache : FeatureCache, optional
+        Computes each fold's features once and reuses them; only the classifier is fit.
+
+    Returns
+    -------
+    summary : dict of str to float
+        ``cv_<metric>_mean`` and ``cv_<metric>_std`` of every metric.
+    fold_metrics : list of dict of str to float
+        Each fold's metrics, as `khabar.record.metrics.compute_metrics` returns them.
+    """
     splits = (
         split
         for repeat in range(repeats)
-        for split in cv_splits(
-            X,
-            y,
-            folds=folds,
-            seed=seed + repeat,
-            multi_label=multi_label,
-            always_train=always_train,
-        )
-    )
+        for split in cv_splits(fit.inputs, fit.labels, folds=folds, seed=seed + repeat,
+                               multi_label=multi_label, always_train=fit.extra_rows)
+    )  # fmt: skip
     jobs = (
-        delayed(_fit_and_score)(
-            pipeline, X, y, tr, te, labels, multi_label, groups, grouped, cache, fit_labels
-        )
+        delayed(_fit_and_score)(pipeline, fit.inputs, fit.labels, tr, te, labels, multi_label,
+                                groups, grouped, cache, fit.fit_labels)
         for tr, te in splits
-    )
+    )  # fmt: skip
     runner = Parallel(n_jobs=n_jobs, return_as="generator")
-    fold_metrics = list(
-        tqdm(runner(jobs), total=folds * repeats, desc="cross-validation", unit="fold")
-    )
-    summary: dict[str, float] = {}
+    fold_metrics = list(tqdm(runner(jobs), total=folds * repeats, desc="cross-validation", unit="fold"))
+    return _mean_and_std(fold_metrics), fold_metrics
+
+
+def _mean_and_std(fold_metrics: list[dict[str, float]]) -> dict[str, float]:
+    summary = {}
     for name in fold_metrics[0]:
         values = [fold[name] for fold in fold_metrics]
         summary[f"cv_{name}_mean"] = float(np.mean(values))
         summary[f"cv_{name}_std"] = float(np.std(values))
-    return summary, fold_metrics
+    return summary
 
 
 def out_of_fold_predictions(
     pipeline: Pipeline, fit: FitSet, config: ExperimentConfig, folds: int, labels: list[str]
 ) -> tuple[list, np.ndarray, str]:
-    """Each scored row of `fit` predicted by a model fit on the other folds (the CV's first
-    repeat's folds), extra rows in every fit.
+    """Each scored row of `fit` predicted by a model fit on the other folds.
+
+    The folds are the CV's first repeat's; extra rows join every fit.
 
     Parameters
     ----------

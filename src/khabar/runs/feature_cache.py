@@ -28,7 +28,6 @@ from functools import cache
 from pathlib import Path
 
 import joblib
-import pandas as pd
 import scipy.sparse as sp
 import sklearn
 from sklearn.base import clone
@@ -36,6 +35,7 @@ from sklearn.pipeline import Pipeline
 
 import khabar.model
 from khabar.errors import KhabarError
+from khabar.model.normalize import as_text_list
 from khabar.model.word_vectors import vectors_key, word_vector_step
 from khabar.record import model_files
 
@@ -57,8 +57,17 @@ def _memory_budget() -> int:
 
 @dataclass
 class FeatureSet:
-    """Fitted feature steps, the matrix of the texts they were fitted on, and the matrix of
-    the texts to evaluate on (a CV fold's held-out part, or the test set)."""
+    """Fitted feature steps and the two matrices they produced.
+
+    Attributes
+    ----------
+    steps : Pipeline
+        The fitted normalize + features steps.
+    fit_matrix : sparse matrix
+        The features of the texts the steps were fitted on.
+    eval_matrix : sparse matrix
+        The features of the texts to evaluate on (a CV fold's held-out part, or the test set).
+    """
 
     steps: Pipeline
     fit_matrix: object
@@ -66,6 +75,7 @@ class FeatureSet:
 
     @property
     def nbytes(self) -> int:
+        """Bytes held: both matrices and any word-vector table."""
         matrices = sum(
             part.nbytes
             for matrix in (self.fit_matrix, self.eval_matrix)
@@ -91,6 +101,18 @@ def _remember(key: str, found: FeatureSet, budget: int) -> FeatureSet:
 
 
 def texts_digest(texts: Sequence[str]) -> str:
+    """A SHA-256 of texts, in order, each length-prefixed (so no two lists collide by
+    concatenation).
+
+    Parameters
+    ----------
+    texts : sequence of str
+
+    Returns
+    -------
+    str
+        The hex digest.
+    """
     digest = hashlib.sha256()
     for text in texts:
         data = text.encode("utf-8", "surrogatepass")
@@ -130,14 +152,19 @@ def _word_vector_keys(steps: Pipeline) -> list[str]:
     return [] if step is None else [vectors_key(step.config(), step.normalize or {})]
 
 
-def _texts(X, text_column: str) -> list[str]:
-    values = X[text_column].tolist() if isinstance(X, pd.DataFrame) else list(X)
-    return [text if type(text) is str else str(text) for text in values]
-
-
 class FeatureCache:
-    """Folder of feature sets. `folder` defaults to $KHABAR_CACHE_DIR or
-    .khabar-cache/features in the working directory."""
+    """A folder of feature sets, keyed by content (see the module's docstring).
+
+    Parameters
+    ----------
+    folder : str or Path, optional
+        Where entries live; $KHABAR_CACHE_DIR or .khabar-cache/features by default.
+
+    Attributes
+    ----------
+    hits, misses : int
+        Entries found (on disk or in memory) and computed, by this object.
+    """
 
     def __init__(self, folder: str | Path | None = None) -> None:
         self.folder = Path(folder or os.environ.get("KHABAR_CACHE_DIR") or DEFAULT_FOLDER)
@@ -146,6 +173,20 @@ class FeatureCache:
         self.misses = 0
 
     def key(self, steps: Pipeline, fit_texts: list[str], eval_texts: list[str]) -> str:
+        """The entry's name: a hash of the code, the steps' parameters, both texts and any
+        word vectors' source.
+
+        Parameters
+        ----------
+        steps : Pipeline
+            The unfitted normalize + features steps.
+        fit_texts, eval_texts : list of str
+            The texts fitted on and transformed.
+
+        Returns
+        -------
+        str
+        """
         parts = [
             _code_digest(),
             joblib.hash(clone(steps)),  # every parameter of the unfitted steps
@@ -156,9 +197,22 @@ class FeatureCache:
         return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
     def featurize(self, steps: Pipeline, X_fit, X_eval, text_column: str) -> FeatureSet:
-        """Fit `steps` (unfitted normalize + features) on X_fit and transform X_eval, or
-        load the result of an identical earlier call."""
-        key = self.key(steps, _texts(X_fit, text_column), _texts(X_eval, text_column))
+        """Fit `steps` on X_fit and transform X_eval, or load an identical earlier result.
+
+        Parameters
+        ----------
+        steps : Pipeline
+            The unfitted normalize + features steps.
+        X_fit, X_eval : DataFrame or list of str
+            The rows to fit on and to transform.
+        text_column : str
+            The texts' column in X_fit and X_eval.
+
+        Returns
+        -------
+        FeatureSet
+        """
+        key = self.key(steps, as_text_list(X_fit, text_column), as_text_list(X_eval, text_column))
         entry = self.folder / key
         if key in _in_memory and entry.is_dir():  # deleting the folder empties the cache
             self.hits += 1

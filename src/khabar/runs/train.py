@@ -315,8 +315,7 @@ def cross_validate_fit_set(
     with fit_errors_as_user_errors(config):
         summary, _ = cross_validate(
             pipeline,
-            data.fit.inputs,
-            data.fit.labels,
+            data.fit,
             data.fit.classes,
             folds=data.folds,
             seed=config.seed,
@@ -325,8 +324,6 @@ def cross_validate_fit_set(
             grouped=config.evaluation.grouped_metric,
             n_jobs=config.evaluation.n_jobs,
             cache=cache,
-            always_train=data.fit.extra_rows,
-            fit_labels=data.fit.fit_labels,
             repeats=config.evaluation.cv_repeats,
         )
     return summary, time.perf_counter() - started
