@@ -363,11 +363,11 @@ def fit_final(
     fit = data.fit
     test_inputs = None if data.test is None else model_inputs(data.test, config)
     with fit_errors_as_user_errors(config):
-        if cache is not None:  # features from the cache, the test rows' matrix with them
-            features = cache.featurize(
-                pipeline[:-1], fit.inputs, model_inputs(data.scored, config), pipeline[0].text_column
-            )
-            classifier = Pipeline([("classifier", pipeline[-1].fit(features.fit_matrix, fit.fit_labels))])
+        if cache is not None:  # features from the cache, the scored rows' matrix with them
+            scored = test_inputs if test_inputs is not None else model_inputs(data.train, config)
+            features = cache.featurize(pipeline[:-1], fit.inputs, scored, pipeline[0].text_column)
+            classifier = Pipeline([("classifier", pipeline[-1])])
+            classifier.fit(features.fit_matrix, fit.fit_labels)
             pipeline = Pipeline([*features.steps.steps, ("classifier", classifier[-1])])
             test_features = None if data.test is None else features.eval_matrix
             return FittedModel(pipeline, classifier, test_features, time.perf_counter() - started)
