@@ -7,10 +7,14 @@ Protocol: for each task, every khabar candidate (a config in configs/ with a few
 overrides) is scored by 5-fold CV on the training data; the best CV score is chosen. Test
 sets (Mawqif) are then scored once, for the chosen candidate and for each peer. Peers:
 plain scikit-learn (char_wb 2-5 TF-IDF + LinearSVC, no normalization, what a researcher
-writes by hand) and fastText (optional `bench` extra). Seeds are fixed: the same command
-prints the same numbers. Writes docs/results/benchmark.md (the results page; with --only or
-without the fastText peer it says in its header that the run was partial) and, beside the
-other generated reports, reports/benchmarks/accuracy.json and accuracy.png.
+writes by hand) and fastText (optional `bench` extra). Every system's per-item predictions
+are kept (the test set's, else the pooled out-of-fold ones of every CV repeat): each
+headline number gets a 95% percentile bootstrap interval over items, and khabar − each
+peer a paired-bootstrap interval and a paired approximate-randomization p-value. Seeds are
+fixed: the same command prints the same numbers. Writes docs/results/benchmark.md (the
+results page; with --only or without the fastText peer it says in its header that the run
+was partial) and, beside the other generated reports, reports/benchmarks/accuracy.json,
+accuracy.png and predictions.json.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from khabar.data.fit_set import build_fit_set, input_columns, model_inputs  # no
 from khabar.model.classifiers import MultiLabelOneVsRest  # noqa: E402
 from khabar.model.pipeline import build_pipeline, predict_labels  # noqa: E402
 from khabar.record.metrics import compute_metrics  # noqa: E402
+from khabar.record.resampling import MetricSpace, bootstrap_intervals, paired_tests  # noqa: E402
 from khabar.runs.cross_validation import cross_validate  # noqa: E402
 from khabar.runs.guard import load_config  # noqa: E402
 
@@ -268,6 +273,19 @@ class FastTextClassifier(ClassifierMixin, BaseEstimator):
         by_name = {str(c).replace(" ", "_"): c for c in self.classes_}
         return np.asarray([by_name[row[0].removeprefix("__label__")] for row in labels])
 
+    def predict_proba(self, X) -> np.ndarray:
+        """fastText's probability of each class (columns in `classes_` order): the
+        cross-validation keeps every row's class scores."""
+        # The list form of predict repeats the first probability for every label when k > 1
+        # (fastText 0.9.3), and the single-string form needs NumPy < 2: the binding's own
+        # one-line predict returns (probability, label) pairs.
+        column = {str(c).replace(" ", "_"): j for j, c in enumerate(self.classes_)}
+        out = np.zeros((len(X), len(self.classes_)))
+        for i, text in enumerate(X):
+            for value, label in self.model_.f.predict(self._line(text) + "\n", -1, 0.0, "strict"):
+                out[i, column[label.removeprefix("__label__")]] = value
+        return out
+
 
 def fasttext_peer(text_column: str) -> Pipeline:
     return Pipeline(
@@ -310,9 +328,10 @@ def groups_of(config: ExperimentConfig, data: LabeledData) -> list | None:
 
 
 def cv_score(pipeline, config: ExperimentConfig, data: LabeledData, metric: str):
-    # data.extra_train joins every training fold and is never scored.
+    """CV mean and std of `metric` over all folds of all repeats, and the out-of-fold
+    predictions of `data`'s rows (data.extra_train joins every training fold, never scored)."""
     fit = build_fit_set(config, data)
-    summary, _ = cross_validate(
+    summary, _, out_of_fold = cross_validate(
         pipeline,
         fit,
         sorted(data.label_counts),
@@ -323,10 +342,11 @@ def cv_score(pipeline, config: ExperimentConfig, data: LabeledData, metric: str)
         grouped=config.evaluation.grouped_metric,
         repeats=config.evaluation.cv_repeats,
     )
-    return summary[f"cv_{metric}_mean"], summary[f"cv_{metric}_std"]
+    return summary[f"cv_{metric}_mean"], summary[f"cv_{metric}_std"], out_of_fold
 
 
 def test_score(pipeline, config: ExperimentConfig, train, test, metric):
+    """`metric` on the test set after fitting on the fit set, and the test predictions."""
     fit = build_fit_set(config, train)
     pipeline.fit(fit.inputs, fit.fit_labels)
     test_inputs = model_inputs(test, config)
@@ -343,11 +363,11 @@ def test_score(pipeline, config: ExperimentConfig, train, test, metric):
         groups=groups_of(config, test),
         grouped=config.evaluation.grouped_metric,
     )
-    return metrics[metric]
+    return metrics[metric], predicted
 
 
-def run_task(task: Task, use_fasttext: bool) -> dict:
-    started = time.perf_counter()
+def load_task(task: Task) -> tuple[ExperimentConfig, LabeledData, LabeledData | None]:
+    """The committed config, the training data and the test data (None without one)."""
     base = load_config(PROJECT / task.config)
     # candidates may learn an auxiliary label (data.auxiliary_label_column): read it too
     auxiliary = tuple(
@@ -359,12 +379,17 @@ def run_task(task: Task, use_fasttext: bool) -> dict:
     )
     train = load(base, base.data.train, auxiliary)
     test = load(base, base.data.test, auxiliary) if base.data.test else None
-    multi = base.task == "multi_label"
-    result: dict = {"task": task.name, "config": task.config, "candidates": [], "peers": []}
+    return base, train, test
 
+
+def score_candidates(task: Task, train: LabeledData, result: dict):
+    """CV every candidate into result["candidates"]; the best one (result["chosen"]) and
+    its CV (mean, std, out-of-fold predictions)."""
+    cv = {}
     for label, overrides in task.candidates.items():
         config = load_config(PROJECT / task.config, overrides)
-        mean, std = cv_score(build_pipeline(config), config, train, task.metric)
+        cv[label] = cv_score(build_pipeline(config), config, train, task.metric)
+        mean, std, _ = cv[label]
         print(f"  {task.name}: candidate {label}: CV {mean:.4f} ± {std:.4f}", flush=True)
         result["candidates"].append(
             {"label": label, "overrides": overrides, "cv_mean": mean, "cv_std": std}
@@ -373,35 +398,64 @@ def run_task(task: Task, use_fasttext: bool) -> dict:
     result["chosen"] = best["label"]
     if best["overrides"]:
         print(f"  note: CV prefers {best['label']!r} over the committed {task.config}")
+    return best, cv[best["label"]]
 
-    systems = [("khabar: " + best["label"], None)]
-    systems.append(("plain scikit-learn", plain_sklearn(base.data.text_column, multi)))
+
+def systems_of(task: Task, base: ExperimentConfig, best: dict, use_fasttext: bool, result):
+    """(name, pipeline, config) of the chosen khabar candidate and of each peer; a peer sees
+    the task's own data and labels only: no extra rows or labels."""
+    config = load_config(PROJECT / task.config, best["overrides"])
+    systems = [(f"{KHABAR}: {best['label']}", build_pipeline(config), config)]
+    plain = base.model_copy(
+        update={
+            "data": base.data.model_copy(update={"extra_train": [], "auxiliary_label_column": None})
+        }
+    )
+    multi = base.task == "multi_label"
+    systems.append(("plain scikit-learn", plain_sklearn(base.data.text_column, multi), plain))
     if task.fasttext and not multi:
         if use_fasttext:
-            systems.append(("fastText", fasttext_peer(base.data.text_column)))
+            systems.append(("fastText", fasttext_peer(base.data.text_column), plain))
         else:
             result["peers"].append({"system": "fastText", "skipped": FASTTEXT_MISSING})
+    return systems
 
-    for system, pipeline in systems:
-        if pipeline is None:  # the chosen khabar candidate: its CV is already measured
-            config = load_config(PROJECT / task.config, best["overrides"])
-            pipeline = build_pipeline(config)
-            mean, std = best["cv_mean"], best["cv_std"]
-        else:  # a peer sees the task's own data and labels only: no extra rows or labels
-            config = base.model_copy(
-                update={
-                    "data": base.data.model_copy(
-                        update={"extra_train": [], "auxiliary_label_column": None}
-                    )
-                }
-            )
-            mean, std = cv_score(pipeline, config, train, task.metric)
-        row = {"system": system, "cv_mean": mean, "cv_std": std, "test": None}
-        if test is not None:
-            row["test"] = test_score(pipeline, config, train, test, task.metric)
-        shown = f"test {row['test']:.4f}" if row["test"] is not None else "(CV only)"
-        print(f"  {task.name}: {system}: CV {mean:.4f} ± {std:.4f}, {shown}", flush=True)
+
+def score_system(task: Task, system, pipeline, config, train, test, cv=None):
+    """One system's row (CV mean and std, test score) and its scored items: the test set,
+    else every training row out of fold in each CV repeat. `cv`: its CV, already run."""
+    mean, std, out_of_fold = cv or cv_score(pipeline, config, train, task.metric)
+    row = {"system": system, "cv_mean": mean, "cv_std": std, "test": None}
+    if test is None:
+        groups = groups_of(config, train)
+        items = Items(train.labels, out_of_fold.predicted, groups, out_of_fold.folds)
+    else:
+        row["test"], predicted = test_score(pipeline, config, train, test, task.metric)
+        items = Items(test.labels, [predicted], groups_of(config, test))
+    shown = f"test {row['test']:.4f}" if row["test"] is not None else "(CV only)"
+    print(f"  {task.name}: {system}: CV {mean:.4f} ± {std:.4f}, {shown}", flush=True)
+    return row, items
+
+
+def run_task(task: Task, use_fasttext: bool) -> dict:
+    started = time.perf_counter()
+    base, train, test = load_task(task)
+    result: dict = {"task": task.name, "config": task.config, "candidates": [], "peers": []}
+    best, best_cv = score_candidates(task, train, result)
+    items = {}
+    for system, pipeline, config in systems_of(task, base, best, use_fasttext, result):
+        cv = best_cv if system.startswith(f"{KHABAR}:") else None
+        row, items[short_name(system)] = score_system(
+            task, system, pipeline, config, train, test, cv
+        )
         result["peers"].append(row)
+    space = metric_space(base, sorted(train.label_counts), items[KHABAR].groups)
+    stats = intervals_and_tests(task.metric, space, items, seed=base.seed)
+    for row in result["peers"]:
+        row.update(stats.get(short_name(row["system"]), {}))
+        print(f"  {task.name}: {stats_line(row)}", flush=True)
+    check_point_values(result["peers"])
+    result["predictions"] = predictions_record(items)
     result["seconds"] = round(time.perf_counter() - started, 1)
     return result
 
@@ -409,11 +463,127 @@ def run_task(task: Task, use_fasttext: bool) -> dict:
 FASTTEXT_MISSING = "fastText not installed (pip install -e '.[bench]'): peer skipped"
 
 
+# ---------------------------------------------------------------- intervals and tests
+
+KHABAR = "khabar"
+N_RESAMPLES = 10_000  # bootstrap resamples per interval
+N_PERMUTATIONS = 10_000  # approximate randomization relabelings per paired test
+
+
+def short_name(system: str) -> str:
+    """A row's system name without the candidate: "khabar", or the peer's name."""
+    return system.split(":")[0]
+
+
+@dataclass
+class Items:
+    """One system's predictions of a task's scored items, in order: the test set (one
+    list), or every training row out of fold (one list per CV repeat)."""
+
+    gold: list
+    predicted: list[list]
+    groups: list | None = None
+    folds: np.ndarray | None = None  # out of fold: the fold that held each row out, per repeat
+
+    def counts(self, space: MetricSpace) -> np.ndarray:
+        """Each item's count vector summed over its repeats: a bootstrap resamples a
+        document with all its repeats (as khabar.record.predictions.ScoredItems.counts)."""
+        return sum(space.item_counts(self.gold, p, self.groups) for p in self.predicted)
+
+    def same_as(self, other: Items) -> bool:
+        """Scored on the same items: gold labels, groups, CV repeats and folds alike."""
+        folds = (self.folds is None) == (other.folds is None) and (
+            self.folds is None or np.array_equal(self.folds, other.folds)
+        )
+        return (
+            self.gold == other.gold
+            and self.groups == other.groups
+            and len(self.predicted) == len(other.predicted)
+            and folds
+        )
+
+
+def metric_space(config: ExperimentConfig, labels: list[str], groups: list | None):
+    return MetricSpace.of(
+        labels,
+        multi_label=config.task == "multi_label",
+        grouped=config.evaluation.grouped_metric,
+        groups=groups,
+    )
+
+
+def intervals_and_tests(metric: str, space: MetricSpace, items: dict[str, Items], seed: int):
+    """Per system: `metric` on its items ("point": the test value, or pooled over every
+    out-of-fold prediction of every repeat) and its 95% percentile bootstrap interval
+    ("ci"); per peer also khabar − peer ("vs_khabar": delta, paired-bootstrap "ci",
+    approximate-randomization "p_value")."""
+    counts = {}
+    for name, scored in items.items():
+        if not scored.same_as(items[KHABAR]):
+            raise ValueError(f"{name} is not scored on khabar's items (gold, groups or folds)")
+        counts[name] = scored.counts(space)
+    stats = {}
+    for name, count in counts.items():
+        low, high = bootstrap_intervals(space, count, n_resamples=N_RESAMPLES, seed=seed)[metric]
+        point = float(space.metrics(count.sum(0))[metric])
+        stats[name] = {"point": point, "ci": [low, high], "repeats": len(items[name].predicted)}
+        if name != KHABAR:
+            stats[name]["vs_khabar"] = paired(space, count, counts[KHABAR], metric, seed)
+    return stats
+
+
+def paired(space: MetricSpace, peer, khabar, metric: str, seed: int) -> dict:
+    """khabar − peer on the same items: its paired-bootstrap 95% interval and the two-sided
+    p-value of paired approximate randomization."""
+    tested = paired_tests(
+        space, peer, khabar, n_resamples=N_RESAMPLES, n_permutations=N_PERMUTATIONS, seed=seed
+    )[metric]
+    return {"delta": tested.delta, "ci": [tested.ci_low, tested.ci_high], "p_value": tested.p_value}
+
+
+def stats_line(row: dict) -> str:
+    """What the run prints of a row's interval and test (the table's cells)."""
+    if "skipped" in row:
+        return f"{row['system']}: skipped"
+    where = "test" if row["test"] is not None else f"pooled out of fold ({row['repeats']} repeats)"
+    tested = f"; khabar − peer {delta_cell(row)}" if "vs_khabar" in row else ""
+    return f"{short_name(row['system'])}: {where} {row['point']:.4f} {interval(row['ci'])}{tested}"
+
+
+def check_point_values(rows: list[dict]) -> None:
+    """The item-level test value is the one compute_metrics gave (the two computations agree)."""
+    for row in rows:
+        if row.get("test") is not None and abs(row["point"] - row["test"]) > 1e-9:
+            raise AssertionError(f"{row['system']}: test {row['test']} but {row['point']} by items")
+
+
+def predictions_record(items: dict[str, Items]) -> dict:
+    """The scored items and every system's predictions, for predictions.json."""
+    first = items[KHABAR]
+    return {
+        "gold": first.gold,
+        "groups": first.groups,
+        "folds": None if first.folds is None else first.folds.tolist(),
+        "predicted": {name: scored.predicted for name, scored in items.items()},
+    }
+
+
 # ---------------------------------------------------------------- report
 
 
 def headline(row: dict) -> float:
     return row["test"] if row["test"] is not None else row["cv_mean"]
+
+
+def draw_interval(ax, x: float, row: dict, first: bool) -> None:
+    """The row's 95% interval (of its test value, or its pooled out-of-fold value) as a
+    black bar with a tick at that value."""
+    if "ci" not in row:
+        return
+    low, high = row["ci"]
+    label = "95% interval (test; CV: pooled out of fold)" if first else None
+    ax.vlines(x, low, high, colors="black", linewidth=1.2, label=label)
+    ax.plot([x], [row["point"]], marker="_", color="black", markersize=8)
 
 
 def write_plot(results: list[dict], path: Path) -> None:
@@ -428,6 +598,7 @@ def write_plot(results: list[dict], path: Path) -> None:
                 value = headline(rows[system])
                 x = k + (j - 1) * width
                 ax.bar(x, value, width, color=colors[system], label=system if k == 0 else None)
+                draw_interval(ax, x, rows[system], first=k == 0 and j == 0)
                 # The value sits inside its bar, clear of the target line.
                 ax.text(
                     x,
@@ -445,7 +616,7 @@ def write_plot(results: list[dict], path: Path) -> None:
     ax.set_xticks(range(len(results)), [r["task"] for r in results], rotation=15)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("score (test where there is one, else 5-fold CV)")
-    ax.set_title("khabar vs peers (dashed: target)")
+    ax.set_title("khabar vs peers (dashed: target; bars: 95% bootstrap interval)")
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -459,28 +630,72 @@ SCORES_NOTE = [
 ]
 
 
+def intervals_note(results: list[dict]) -> list[str]:
+    """How the intervals and p-values are computed, for the text above the table."""
+    tests = sum("vs_khabar" in row for result in results for row in result["peers"])
+    return [
+        f"[low, high] is a 95% interval: percentile bootstrap over items ({N_RESAMPLES:,}",
+        "resamples, seeded), of the test value, or for CV tasks of the *pooled* out-of-fold",
+        "value (the metric of every training row's out-of-fold predictions in all 4 fold",
+        "seeds together; each document is resampled with all its repeats). It reflects",
+        "which items were drawn, not retraining on other data. Δ = khabar − peer on the same",
+        "items (the test set, or the same training rows in the same CV folds), with its",
+        "paired-bootstrap 95% interval and the two-sided p-value of a paired approximate",
+        f"randomization test ({N_PERMUTATIONS:,} random swaps of an item's two predictions; "
+        f"not adjusted for the {tests} comparisons).",
+    ]
+
+
+def interval(low_high) -> str:
+    low, high = low_high
+    return f"[{low:.3f}, {high:.3f}]"
+
+
+def system_cell(row: dict) -> str:
+    """A system's headline: the test value with its interval and its CV, or its CV and
+    the pooled out-of-fold value with its interval."""
+    if "skipped" in row:
+        return "skipped"
+    cv = f"CV {row['cv_mean']:.3f} ± {row['cv_std']:.3f}"
+    ci = f" {interval(row['ci'])}" if "ci" in row else ""
+    if row["test"] is not None:
+        return f"**{row['test']:.3f}**{ci} ({cv})"
+    return f"{cv}; pooled {row['point']:.3f}{ci}" if "point" in row else cv
+
+
+def delta_cell(row: dict | None) -> str:
+    """khabar − the peer, its paired 95% interval and its p-value; "—" without a test."""
+    if row is None or "vs_khabar" not in row:
+        return "—"
+    tested = row["vs_khabar"]
+    low, high = tested["ci"]
+    p = tested["p_value"]
+    p_text = "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+    return f"{tested['delta']:+.3f} [{low:+.3f}, {high:+.3f}], {p_text}"
+
+
+PEERS = ["plain scikit-learn", "fastText"]
+
+
 def accuracy_table(results: list[dict]) -> list[str]:
     lines = [
-        "| task | data | metric | khabar (chosen config) | plain scikit-learn | fastText "
+        "| task | data | metric | khabar (chosen config) | plain scikit-learn "
+        "| Δ khabar − scikit-learn [95% CI], p | fastText | Δ khabar − fastText [95% CI], p "
         "| target | published |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for result in results:
         task = next(t for t in TASKS if t.name == result["task"])
-        cells = {}
-        for row in result["peers"]:
-            name = row["system"].split(":")[0]
-            if "skipped" in row:
-                cells[name] = "skipped"
-                continue
-            cv = f"CV {row['cv_mean']:.3f} ± {row['cv_std']:.3f}"
-            cells[name] = f"**{row['test']:.3f}** ({cv})" if row["test"] is not None else cv
-        khabar = f"{cells['khabar']}: {result['chosen']}, `{task.config}`"
+        rows = {short_name(row["system"]): row for row in result["peers"]}
+        khabar = f"{system_cell(rows[KHABAR])}: {result['chosen']}, `{task.config}`"
+        peers = [
+            f"{system_cell(rows[peer]) if peer in rows else '—'} | {delta_cell(rows.get(peer))}"
+            for peer in PEERS
+        ]
         target = f"≥ {task.target:.2f}" if task.target is not None else "—"
         lines.append(
             f"| {task.name} | {task.data_label} | {task.metric_label} | {khabar} | "
-            f"{cells.get('plain scikit-learn', '—')} | {cells.get('fastText', '—')} | "
-            f"{target} | {task.published} |"
+            f"{' | '.join(peers)} | {target} | {task.published} |"
         )
     return lines
 
@@ -507,6 +722,8 @@ def summary(results: list[dict], seconds: float) -> str:
         "",
         f"Command: `{COMMAND}` (seeds fixed; {seconds:.0f} s on this machine). Scores are the",
         *SCORES_NOTE,
+        "",
+        *intervals_note(results),
         "",
         *accuracy_table(results),
     ]
@@ -542,10 +759,14 @@ def write_page(results: list[dict], started, use_fasttext: bool, argv) -> Path:
                         "Seeds fixed: the same command gives the same numbers. Scores are the",
                         *SCORES_NOTE,
                         "",
+                        *intervals_note(results),
+                        "",
                         *accuracy_table(results),
                         "",
-                        "A bar plot (`accuracy.png`) and every figure (`accuracy.json`) are "
-                        "written beside it in reports/benchmarks/ (generated, not committed).",
+                        "A bar plot with the intervals (`accuracy.png`), every figure "
+                        "(`accuracy.json`) and every system's per-item predictions "
+                        "(`predictions.json`) are written beside it in reports/benchmarks/ "
+                        "(generated, not committed).",
                     ]
                 ),
             ),
@@ -584,6 +805,8 @@ def main(argv: list[str] | None = None) -> int:
         results.append(run_task(task, use_fasttext))
     seconds = time.perf_counter() - started
     REPORT_DIR.mkdir(parents=True, exist_ok=True)
+    predictions = {result["task"]: result.pop("predictions") for result in results}
+    (REPORT_DIR / "predictions.json").write_text(json.dumps(predictions), encoding="utf-8")
     write_plot(results, REPORT_DIR / "accuracy.png")
     (REPORT_DIR / "accuracy.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
     page = write_page(results, page_started, use_fasttext, argv)

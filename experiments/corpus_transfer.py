@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         transfer = compute_metrics(
             real.labels, predict_labels(model, real.frame[[text_column]]), labels, multi_label=multi
         )
-        cv, _ = cross_validate(
+        cv, _, _ = cross_validate(
             build_pipeline(config),
             FitSet.plain(real.frame[[text_column]], real.labels),
             labels,
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             "CV on realnews (same config)": cv[f"cv_{headline}_mean"],
         }
         if not multi:
-            reference, _ = cross_validate(
+            reference, _, _ = cross_validate(
                 plain_reference(),
                 FitSet.plain(real.frame["text"], real.labels),
                 labels,

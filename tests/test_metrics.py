@@ -77,8 +77,8 @@ def test_repeated_cv_runs_each_fold_seed_and_summarizes_all_folds(tmp_path):
             repeats=repeats,
         )
 
-    summary, folds = cv(7, repeats=2)
-    (_, first), (_, second) = cv(7), cv(8)
+    summary, folds, _ = cv(7, repeats=2)
+    (_, first, _), (_, second, _) = cv(7), cv(8)
     assert folds == first + second  # repeat r uses fold seed seed + r
     scores = [fold["f1_macro"] for fold in folds]
     assert summary["cv_f1_macro_mean"] == pytest.approx(np.mean(scores))

@@ -1,4 +1,4 @@
-"""Command line: khabar train | predict | evaluate | sweep | ui | register | export | serve."""
+"""Command line: khabar train | predict | evaluate | compare | sweep | ui | register | export | serve."""
 
 from __future__ import annotations
 
@@ -61,11 +61,40 @@ def _evaluate(args: argparse.Namespace) -> int:
         encoding=args.encoding,
         reports_dir=args.reports_dir,
         id_column=args.id_column,
+        output=args.output,
     )
-    for key, value in result.metrics.items():
-        print(f"{key}\t{value:.4f}")
+    metrics = result.metrics
+    for key, value in metrics.items():
+        if not key.endswith(("_ci_low", "_ci_high")):
+            interval = (metrics.get(f"{key}_ci_low"), metrics.get(f"{key}_ci_high"))
+            shown = f" [{interval[0]:.4f}, {interval[1]:.4f}]" if interval[0] is not None else ""
+            print(f"{key}\t{value:.4f}{shown}")
     print(f"report: {result.report_dir}/summary.md")
+    print(f"predictions: {result.predictions_dir}")
     print(json.dumps(result.as_dict(), ensure_ascii=False))
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from khabar.runs.compare import compare, table_lines
+
+    data = None
+    if args.data is not None:
+        data = {"data": args.data, "label_column": args.label_column or "label", "text_column": args.text_column,
+                "encoding": args.encoding, "id_column": args.id_column}  # fmt: skip
+    elif args.label_column is not None:
+        raise KhabarError("--label-column needs --data FILE (the labeled file to score both on)")
+    result = compare(args.a, args.b, metric=args.metric, split=args.split, data=data,
+                     seed=args.seed, reports_dir=args.reports_dir)  # fmt: skip
+    print(f"A: {args.a}\nB: {args.b}\n{result.n_items} items ({result.split})\n")
+    print("\n".join(table_lines(result)))
+    m = result.mcnemar
+    print(f"\nMcNemar (per-item correctness): A only {m['a_only']}, B only {m['b_only']}, "
+          f"p = {m['p_value']:.4f}")  # fmt: skip
+    print(f"verdict: {result.verdict}")
+    print(f"report: {result.report_dir}/compare.md")
+    if args.json:
+        print(json.dumps(result.as_dict(), ensure_ascii=False))
     return 0
 
 
@@ -181,6 +210,9 @@ def _add_run_commands(commands) -> None:
     evaluate.add_argument("--encoding", default="utf-8")
     evaluate.add_argument("--id-column", default="id", help="the column naming rows (default id)")
     evaluate.add_argument("--reports-dir", default="reports")
+    evaluate.add_argument(
+        "--output", default=None, help="folder for the per-item predictions (default: the report's)"
+    )
     evaluate.set_defaults(handler=_evaluate)
 
     sweep = commands.add_parser("sweep", help="run the variants of an experiment (grid or list)")
@@ -192,6 +224,30 @@ def _add_run_commands(commands) -> None:
     sweep.add_argument("--scheduler", help="Dask scheduler address for --backend dask")
     sweep.add_argument("--json", action="store_true", help="print a JSON result as the last line")
     sweep.set_defaults(handler=_sweep)
+
+
+def _add_compare_command(commands) -> None:
+    compare = commands.add_parser(
+        "compare", help="is B better than A? paired tests on the same items, with intervals"
+    )
+    compare.add_argument(
+        "a", metavar="A", help="a run id, a predictions folder, or with --data a model"
+    )
+    compare.add_argument("b", metavar="B", help="the same for B")
+    compare.add_argument("--data", default=None, help="a labeled file to score two models on")
+    compare.add_argument("--label-column", default=None, help="with --data (default label)")
+    compare.add_argument("--text-column", default=None)
+    compare.add_argument("--encoding", default="utf-8")
+    compare.add_argument("--id-column", default="id", help="the column naming rows (default id)")
+    compare.add_argument(
+        "--metric", default=None, help="the headline metric (default: the runs' own)"
+    )
+    compare.add_argument("--split", choices=["test", "oof"], default=None,
+                         help="test or out-of-fold predictions (default: test when both have it)")  # fmt: skip
+    compare.add_argument("--seed", type=int, default=0, help="seeds the resampling (default 0)")
+    compare.add_argument("--reports-dir", default="reports")
+    compare.add_argument("--json", action="store_true", help="print a JSON result as the last line")
+    compare.set_defaults(handler=_compare)
 
 
 def _add_reuse_commands(commands) -> None:
@@ -233,6 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="khabar", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     _add_run_commands(commands)
+    _add_compare_command(commands)
     _add_reuse_commands(commands)
     return parser
 

@@ -45,7 +45,7 @@ def test_cv_and_fit_repeat_exactly(tmp_path, ledger, model, task):
         labels = sorted({label for row in y for label in row} if task == "multi_label" else set(y))
 
         def once():
-            _, folds = cross_validate(
+            _, folds, _ = cross_validate(
                 build_pipeline(config),
                 FitSet.plain(X, y),
                 labels,

@@ -100,8 +100,13 @@ def plot_confusion_matrix(y_true, y_pred, labels: list[str], path: Path) -> Path
     return _save(fig, path)
 
 
-def plot_per_class(metrics: dict[str, float], labels: list[str], path: Path) -> Path:
-    """Draw bars of precision, recall and F1 for each class.
+def plot_per_class(
+    metrics: dict[str, float],
+    labels: list[str],
+    path: Path,
+    intervals: dict[str, tuple[float, float]] | None = None,
+) -> Path:
+    """Draw bars of precision, recall and F1 for each class, F1 with its interval.
 
     Parameters
     ----------
@@ -111,6 +116,8 @@ def plot_per_class(metrics: dict[str, float], labels: list[str], path: Path) -> 
         The classes, in the bars' order.
     path : Path
         The PNG file to write (atomically).
+    intervals : dict of str to (float, float), optional
+        Bootstrap intervals by metric name: ``f1_<class>``'s are drawn as error bars.
 
     Returns
     -------
@@ -122,13 +129,19 @@ def plot_per_class(metrics: dict[str, float], labels: list[str], path: Path) -> 
     x = np.arange(len(labels))
     fig, ax = plt.subplots(figsize=(max(5.0, 1.3 * len(labels) + 2), 4))
     for k, name in enumerate(names):
-        values = [metrics[f"{name}_{metric_key(label)}"] for label in labels]
-        bars = ax.bar(x + (k - 1) * width, values, width, label=name)
-        ax.bar_label(bars, fmt="%.2f", fontsize=7)
-    ax.set_xticks(x, labels)
+        keys = [f"{name}_{metric_key(label)}" for label in labels]
+        values = np.array([metrics[key] for key in keys])
+        errors = None
+        if intervals and all(key in intervals for key in keys):
+            bounds = np.array([intervals[key] for key in keys])
+            errors = np.clip(np.vstack([values - bounds[:, 0], bounds[:, 1] - values]), 0, None)
+        bars = ax.bar(x + (k - 1) * width, values, width, label=name, yerr=errors, capsize=3)
+        ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=6 if errors is not None else 0)
+    ax.set_xticks(x, [shape_arabic(label) for label in labels])
     ax.set_ylim(0, 1.2)
     ax.set_ylabel("score")
-    ax.set_title("Per-class precision, recall and F1 (test)")
+    title = "Per-class precision, recall and F1 (test)"
+    ax.set_title(title + (", F1 with 95% bootstrap interval" if intervals else ""))
     ax.legend(loc="upper center", ncol=3, fontsize=8)
     return _save(fig, path)
 
@@ -273,3 +286,35 @@ def plot_metric_against(points: list[tuple], key: str, metric: str, path: Path) 
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_forest(rows: list[tuple[str, float, float, float, bool]], title: str, path: Path) -> Path:
+    """A forest plot: each metric's difference B - A with its interval, zero marked.
+
+    Parameters
+    ----------
+    rows : list of (str, float, float, float, bool)
+        Per metric: name, difference, interval low and high, significant at the chosen
+        level (drawn filled) or not (hollow).
+    title : str
+        The figure's title.
+    path : Path
+        The PNG file to write (atomically).
+
+    Returns
+    -------
+    Path
+        `path`.
+    """
+    fig, ax = plt.subplots(figsize=(6.5, 0.45 * len(rows) + 1.4))
+    for y, (_, delta, low, high, significant) in enumerate(reversed(rows)):
+        color = "tab:blue" if significant else "tab:gray"
+        ax.plot([low, high], [y, y], color=color, linewidth=2)
+        ax.plot(delta, y, "o", color=color, markerfacecolor=color if significant else "white")
+    ax.axvline(0, color="black", linewidth=0.8, linestyle="--")
+    ax.set_yticks(range(len(rows)), [shape_arabic(name) for name, *_ in reversed(rows)])
+    ax.set_xlabel("Δ = B − A (95% paired-bootstrap interval)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, path)

@@ -6,12 +6,14 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from khabar.errors import KhabarError
+from khabar.record.resampling import INTERVAL_METHOD
 
 
 def safe_name(text: str) -> str:
@@ -71,8 +73,12 @@ class ReportInputs:
         What the scores are (e.g. "probability" or "decision"), said in the summary.
     test_metrics : dict of str to float
         The metrics of the scored rows.
+    test_intervals : dict of str to (float, float), default {}
+        Bootstrap intervals of test metrics, by the same names.
     cv_metrics : dict of str to float, default {}
         Cross-validation metrics, shown when there are any.
+    cv_intervals : dict of str to (float, float), default {}
+        Bootstrap intervals of cross-validation metrics, by the same names.
     top_features : dict of str to list of (str, float), default {}
         Each class's top-weighted n-grams, plotted when there are any.
     facts : dict of str to str, default {}
@@ -94,7 +100,9 @@ class ReportInputs:
     scores: np.ndarray
     score_kind: str
     test_metrics: dict[str, float]
+    test_intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
     cv_metrics: dict[str, float] = field(default_factory=dict)
+    cv_intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
     top_features: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
     facts: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -128,8 +136,30 @@ def _misclassified_rows(inputs: ReportInputs) -> list[str]:
     ]
 
 
-def _metric_table(metrics: dict[str, float]) -> list[str]:
-    return ["| metric | value |", "|---|---|"] + [f"| {k} | {v:.4f} |" for k, v in metrics.items()]
+def with_interval(value: float, interval: tuple[float, float] | None) -> str:
+    """A metric as ``0.912 [0.893, 0.930]`` (just ``0.912`` without an interval).
+
+    Parameters
+    ----------
+    value : float
+        The metric.
+    interval : (float, float) or None
+        Its interval.
+
+    Returns
+    -------
+    str
+    """
+    if interval is None:
+        return f"{value:.3f}"
+    return f"{value:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
+
+
+def _metric_table(
+    metrics: dict[str, float], intervals: dict[str, tuple[float, float]]
+) -> list[str]:
+    lines = ["| metric | value [95% CI] |", "|---|---|"]
+    return lines + [f"| {k} | {with_interval(v, intervals.get(k))} |" for k, v in metrics.items()]
 
 
 def _summary(inputs: ReportInputs, figures: list[str]) -> str:
@@ -137,9 +167,13 @@ def _summary(inputs: ReportInputs, figures: list[str]) -> str:
     lines += [f"- **{key}**: {value}" for key, value in inputs.facts.items()]
     if inputs.notes:
         lines += ["", "## Notes", ""] + [f"- {note}" for note in inputs.notes]
-    lines += ["", "## Test metrics", ""] + _metric_table(inputs.test_metrics)
+    lines += ["", "## Test metrics", ""] + _metric_table(inputs.test_metrics, inputs.test_intervals)
     if inputs.cv_metrics:
-        lines += ["", "## Cross-validation (training data)", ""] + _metric_table(inputs.cv_metrics)
+        lines += ["", "## Cross-validation (training data)", ""]
+        lines += _metric_table(inputs.cv_metrics, inputs.cv_intervals)
+    if inputs.test_intervals or inputs.cv_intervals:
+        lines += ["", f"Intervals: 95%, {INTERVAL_METHOD}, 10,000 resamples; `cv_*_pooled`: "
+                  "the out-of-fold predictions of every fold and repeat scored together."]  # fmt: skip
     lines += ["", "## Figures", ""] + [f"![{name}]({name})" for name in figures]
     rows = _misclassified_rows(inputs)
     lines += [
@@ -173,12 +207,51 @@ def _publish(partial: Path, report_dir: Path) -> Path:
     raise KhabarError(f"{report_dir}: too many reports with this name")
 
 
+def write_new_folder(report_dir: Path, fill: Callable[[Path], None]) -> Path:
+    """Fill a fresh folder and publish it as report_dir (or report_dir-2, … if taken).
+
+    `fill` writes into a hidden partial folder that is renamed into place at the end, so an
+    interruption leaves no half-written folder and an earlier one is never touched.
+
+    Parameters
+    ----------
+    report_dir : Path
+        The folder wanted; its parent is created when missing.
+    fill : callable
+        Writes the folder's files into the path it is given.
+
+    Returns
+    -------
+    Path
+        The folder published. A folder that cannot be written (no permission, a full
+        disk, ...) is a KhabarError.
+    """
+    report_dir = Path(report_dir)
+    # The process id keeps two runs that share a name from sharing a partial folder.
+    partial = report_dir.with_name(f".{report_dir.name}.{os.getpid()}.partial")
+    try:
+        partial.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise KhabarError(
+            f"cannot write reports under {report_dir.parent}: {exc.strerror}"
+        ) from None
+    try:
+        fill(partial)
+        return _publish(partial, report_dir)
+    except BaseException as exc:
+        shutil.rmtree(partial, ignore_errors=True)
+        if isinstance(exc, OSError):  # a full disk, a folder removed meanwhile, …
+            reason = exc.strerror or str(exc)
+            raise KhabarError(f"cannot write the report {report_dir}: {reason}") from None
+        raise
+
+
 def write_report(report_dir: Path, inputs: ReportInputs) -> list[Path]:
     """Write the figures and summary.md into report_dir (or report_dir-2, … if it exists).
 
     Everything goes into a hidden partial folder first and is renamed into place at the
-    end, so an interrupted run leaves no half-written report and never touches earlier
-    ones.
+    end (`write_new_folder`), so an interrupted run leaves no half-written report and
+    never touches earlier ones.
 
     Parameters
     ----------
@@ -196,23 +269,16 @@ def write_report(report_dir: Path, inputs: ReportInputs) -> list[Path]:
     # matplotlib is imported here, after the fit: at the peak of training it is not needed.
     from khabar.record import plots
 
-    report_dir = Path(report_dir)
-    # The process id keeps two runs that share a name from sharing a partial folder.
-    partial = report_dir.with_name(f".{report_dir.name}.{os.getpid()}.partial")
-    try:
-        partial.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise KhabarError(
-            f"cannot write reports under {report_dir.parent}: {exc.strerror}"
-        ) from None
-    try:
+    def fill(partial: Path) -> None:
         figures = []
         if not inputs.multi_label:
             plots.plot_confusion_matrix(
                 inputs.y_true, inputs.y_pred, inputs.labels, partial / "confusion_matrix.png"
             )
             figures.append("confusion_matrix.png")
-        plots.plot_per_class(inputs.test_metrics, inputs.labels, partial / "per_class.png")
+        plots.plot_per_class(
+            inputs.test_metrics, inputs.labels, partial / "per_class.png", inputs.test_intervals
+        )
         figures.append("per_class.png")
         truth = plots.binarize(inputs.y_true, inputs.labels, inputs.multi_label)
         plots.plot_precision_recall(
@@ -223,11 +289,5 @@ def write_report(report_dir: Path, inputs: ReportInputs) -> list[Path]:
             plots.plot_top_ngrams(inputs.top_features, partial / "top_ngrams.png")
             figures.append("top_ngrams.png")
         (partial / "summary.md").write_text(_summary(inputs, figures), encoding="utf-8")
-        report_dir = _publish(partial, report_dir)
-    except BaseException as exc:
-        shutil.rmtree(partial, ignore_errors=True)
-        if isinstance(exc, OSError):  # a full disk, a folder removed meanwhile, …
-            reason = exc.strerror or str(exc)
-            raise KhabarError(f"cannot write the report {report_dir}: {reason}") from None
-        raise
-    return sorted(report_dir.iterdir())
+
+    return sorted(write_new_folder(report_dir, fill).iterdir())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -13,11 +14,36 @@ from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 from tqdm.auto import tqdm
 
-from khabar.data.config import ExperimentConfig, GroupedMetricConfig
+from khabar.data.config import GroupedMetricConfig
 from khabar.data.fit_set import FitSet
 from khabar.errors import KhabarError
 from khabar.model.pipeline import class_labels, class_scores, predict_labels
 from khabar.record.metrics import compute_metrics
+
+
+@dataclass
+class OutOfFold:
+    """Each scored training row predicted by the model of the CV fold that held it out.
+
+    Attributes
+    ----------
+    labels : list of str
+        The classes, in the order of the score columns.
+    predicted : list of list
+        Per CV repeat, one predicted label (list of labels, multi-label) per scored row.
+    scores : ndarray of shape (n_repeats, n_rows, n_classes)
+        The fold model's score of each class.
+    folds : ndarray of shape (n_repeats, n_rows)
+        The fold (0-based) that held each row out, per repeat.
+    score_kind : str
+        "probability" or "decision".
+    """
+
+    labels: list[str]
+    predicted: list[list]
+    scores: np.ndarray
+    folds: np.ndarray
+    score_kind: str
 
 
 def choose_folds(labels: Sequence, requested: int, multi_label: bool) -> tuple[int, str | None]:
@@ -90,28 +116,32 @@ def _fit_and_score(
     cache=None,
     fit_labels=None,
 ):
+    """One fold: fit on train_idx, predict test_idx; its metrics and its predictions."""
     y_fit = [(y if fit_labels is None else fit_labels)[i] for i in train_idx]
     if cache is None:
         model = clone(pipeline)
         model.fit(X.iloc[train_idx], y_fit)
-        predicted = model.predict(X.iloc[test_idx])
+        rows = X.iloc[test_idx]
     else:  # featurize the fold once (or load it), then fit only the classifier
         features = cache.featurize(
             pipeline[:-1], X.iloc[train_idx], X.iloc[test_idx], pipeline[0].text_column
         )
         model = Pipeline([("classifier", clone(pipeline[-1]))])
         model.fit(features.fit_matrix, y_fit)
-        predicted = model.predict(features.eval_matrix)
-    if multi_label:
-        predicted = model[-1].to_label_lists(predicted)
-    return compute_metrics(
+        rows = features.eval_matrix
+    predicted = predict_labels(model, rows)
+    fold_scores, kind = class_scores(model, rows)
+    scores = np.zeros((len(test_idx), len(labels)))
+    scores[:, [labels.index(label) for label in class_labels(model)]] = fold_scores
+    metrics = compute_metrics(
         [y[i] for i in test_idx],
-        list(predicted),
+        predicted,
         labels,
         multi_label=multi_label,
         groups=None if groups is None else [groups[i] for i in test_idx],
         grouped=grouped,
     )
+    return metrics, test_idx, predicted, scores, kind
 
 
 def cv_splits(X, y: list, *, folds: int, seed: int, multi_label: bool, always_train: int = 0):
@@ -165,7 +195,7 @@ def cross_validate(
     n_jobs: int = 1,
     cache=None,
     repeats: int = 1,
-) -> tuple[dict[str, float], list[dict[str, float]]]:
+) -> tuple[dict[str, float], list[dict[str, float]], OutOfFold]:
     """K-fold CV (stratified for single-label): a clone of `pipeline` fit and scored per fold.
 
     Parameters
@@ -196,21 +226,40 @@ def cross_validate(
         ``cv_<metric>_mean`` and ``cv_<metric>_std`` of every metric.
     fold_metrics : list of dict of str to float
         Each fold's metrics, as `khabar.record.metrics.compute_metrics` returns them.
+    out_of_fold : OutOfFold
+        Every scored row's prediction and scores in each repeat, by the model of the fold
+        that held it out.
     """
-    splits = (
-        split
-        for repeat in range(repeats)
-        for split in cv_splits(fit.inputs, fit.labels, folds=folds, seed=seed + repeat,
-                               multi_label=multi_label, always_train=fit.extra_rows)
-    )  # fmt: skip
     jobs = (
         delayed(_fit_and_score)(pipeline, fit.inputs, fit.labels, tr, te, labels, multi_label,
                                 groups, grouped, cache, fit.fit_labels)
-        for tr, te in splits
+        for tr, te in _repeated_splits(fit, folds, seed, repeats, multi_label)
     )  # fmt: skip
     runner = Parallel(n_jobs=n_jobs, return_as="generator")
-    fold_metrics = list(tqdm(runner(jobs), total=folds * repeats, desc="cross-validation", unit="fold"))
-    return _mean_and_std(fold_metrics), fold_metrics
+    outputs = list(tqdm(runner(jobs), total=folds * repeats, desc="cross-validation", unit="fold"))
+    fold_metrics = [output[0] for output in outputs]
+    scored = len(fit.labels) - fit.extra_rows
+    return _mean_and_std(fold_metrics), fold_metrics, _pool(outputs, labels, folds, repeats, scored)
+
+
+def _repeated_splits(fit: FitSet, folds: int, seed: int, repeats: int, multi_label: bool):
+    """The k-fold splits of every repeat, repeat r with fold seed seed + r."""
+    for repeat in range(repeats):
+        yield from cv_splits(fit.inputs, fit.labels, folds=folds, seed=seed + repeat,
+                             multi_label=multi_label, always_train=fit.extra_rows)  # fmt: skip
+
+
+def _pool(outputs: list, labels: list[str], folds: int, repeats: int, scored: int) -> OutOfFold:
+    predicted: list[list] = [[None] * scored for _ in range(repeats)]
+    scores = np.zeros((repeats, scored, len(labels)))
+    fold_of = np.zeros((repeats, scored), dtype=np.int64)
+    for position, (_, test_idx, fold_predicted, fold_scores, _) in enumerate(outputs):
+        repeat, fold = divmod(position, folds)
+        scores[repeat, test_idx] = fold_scores
+        fold_of[repeat, test_idx] = fold
+        for i, label in zip(test_idx, fold_predicted, strict=True):
+            predicted[repeat][i] = label
+    return OutOfFold(labels, predicted, scores, fold_of, outputs[0][4])
 
 
 def _mean_and_std(fold_metrics: list[dict[str, float]]) -> dict[str, float]:
@@ -220,54 +269,3 @@ def _mean_and_std(fold_metrics: list[dict[str, float]]) -> dict[str, float]:
         summary[f"cv_{name}_mean"] = float(np.mean(values))
         summary[f"cv_{name}_std"] = float(np.std(values))
     return summary
-
-
-def out_of_fold_predictions(
-    pipeline: Pipeline, fit: FitSet, config: ExperimentConfig, folds: int, labels: list[str]
-) -> tuple[list, np.ndarray, str]:
-    """Each scored row of `fit` predicted by a model fit on the other folds.
-
-    The folds are the CV's first repeat's; extra rows join every fit.
-
-    Parameters
-    ----------
-    pipeline : Pipeline
-        The (unfitted) Pipeline, cloned for each fold.
-    fit : FitSet
-        The rows; the last `fit.extra_rows` are never scored.
-    config : ExperimentConfig
-        Its seed and task choose the folds.
-    folds : int
-        The fold count.
-    labels : list of str
-        The score matrix's columns, in order.
-
-    Returns
-    -------
-    tuple of (list, ndarray, str)
-        Predicted labels, scores (one column per label), and the score kind
-        ("probability" or "decision").
-    """
-    splits = cv_splits(
-        fit.inputs,
-        fit.labels,
-        folds=folds,
-        seed=config.seed,
-        multi_label=config.task == "multi_label",
-        always_train=fit.extra_rows,
-    )
-    scored = len(fit.labels) - fit.extra_rows
-    predicted: list = [None] * scored
-    scores = np.zeros((scored, len(labels)))
-    kind = "decision"
-    for train_rows, test_rows in splits:
-        model = clone(pipeline).fit(
-            fit.inputs.iloc[train_rows], [fit.fit_labels[i] for i in train_rows]
-        )
-        rows = fit.inputs.iloc[test_rows]
-        fold_scores, kind = class_scores(model, rows)
-        columns = [labels.index(label) for label in class_labels(model)]
-        scores[np.ix_(test_rows, columns)] = fold_scores
-        for i, label in zip(test_rows, predict_labels(model, rows), strict=True):
-            predicted[i] = label
-    return predicted, scores, kind

@@ -24,7 +24,9 @@ def _model_file(folder: Path) -> Path:
     # An MLflow model folder and a khabar export both keep the Pipeline in model.skops.
     path = folder / model_files.SKOPS_FILE
     if not path.is_file():
-        raise KhabarError(f"{folder}: no {model_files.SKOPS_FILE} (not a skops-format khabar model)")
+        raise KhabarError(
+            f"{folder}: no {model_files.SKOPS_FILE} (not a skops-format khabar model)"
+        )
     check_model_folder(folder, path)  # an export's checksum; a scikit-learn version warning
     return path
 

@@ -39,6 +39,7 @@ from khabar.data.config import read_yaml
 from khabar.errors import KhabarError
 from khabar.model.word_vectors import load_or_train, vectors_folder
 from khabar.record.report import safe_name, timestamped_name
+from khabar.record.resampling import bootstrap_intervals, paired_tests
 from khabar.record.tracking import connect, tracking_uri
 from khabar.runs.guard import load_config
 
@@ -390,10 +391,10 @@ def _finish(
         client.set_terminated(parent_id, status="FAILED")
         raise KhabarError(f"{path}: metric {metric!r} is not logged by variant(s) {missing}")
     ranked = sorted(results, key=lambda r: -r["metrics"][metric])
+    mark_ties(ranked, metric)
     report_dir = Path(base_config.reports_dir).resolve() / "sweeps" / name
-    files = write_sweep_report(
-        report_dir, spec.name, metric, ranked, list(spec.grid) or _keys(ranked)
-    )
+    swept = list(dict.fromkeys([*spec.grid, *_keys(ranked)]))  # every key any variant sets
+    files = write_sweep_report(report_dir, spec.name, metric, ranked, swept)
     for file in files:
         client.log_artifact(parent_id, str(file), artifact_path="report")
     best = ranked[0]
@@ -444,8 +445,87 @@ def _default_metric(results: list[dict]) -> str:
     return "cv_f1_macro_mean" if "cv_f1_macro_mean" in metrics else "test_f1_macro"
 
 
+def _resampled(metric: str) -> tuple[str, str] | None:
+    """The split and metric of the logged predictions behind a ranking metric, if any."""
+    for prefix, suffix, split in (
+        ("cv_", "_mean", "oof"),
+        ("test_", "", "test"),
+        ("oof_", "", "oof"),
+    ):
+        if metric.startswith(prefix) and metric.endswith(suffix):
+            return split, metric[len(prefix) : len(metric) - len(suffix)]
+    return None
+
+
+def mark_ties(ranked: list[dict], metric: str, seed: int = 0) -> None:
+    """Test every variant against the best on their logged predictions (paired).
+
+    Each variant gets ``comparison``: the metric's pooled value and 95% interval, and
+    against the best Δ, its interval, the approximate randomization p-value and ``tie``
+    (p >= 0.05: not significantly different from the best; unadjusted p, so ties are
+    declared generously). Nothing is added when the ranking metric has no per-item form
+    (e.g. fit_seconds).
+
+    Parameters
+    ----------
+    ranked : list of dict
+        The variants' results, best first; updated in place.
+    metric : str
+        The ranking metric (``cv_<m>_mean``, ``test_<m>`` or ``oof_<m>``).
+    seed : int, default 0
+        Seeds the resampling.
+    """
+    from khabar.runs.compare import ALPHA, load_side
+
+    found = _resampled(metric)
+    if found is None:
+        return
+    split, name = found
+    sides = [load_side(r["run_id"], split, None)[0] for r in ranked]
+    items = sides[0].scored.items
+    space = sides[0].manifest.space(items["group"].tolist() if "group" in items else None)
+    if name not in space.names():
+        return
+    best = sides[0].scored.counts(space)
+    for result, side in zip(ranked, sides, strict=True):
+        counts = side.scored.counts(space)
+        paired = paired_tests(space, best, counts, seed=seed, n_resamples=2000)[name]
+        interval = bootstrap_intervals(space, counts, seed=seed)[name]
+        result["comparison"] = {
+            "metric": f"{split} {name}", "value": paired.b, "ci_low": interval[0],
+            "ci_high": interval[1], "delta_vs_best": paired.delta, "p_vs_best": paired.p_value,
+            "tie": paired.p_value >= ALPHA,
+        }  # fmt: skip
+
+
 def _keys(results: list[dict]) -> list[str]:
     return list(dict.fromkeys(key for r in results for key in r["settings"]))
+
+
+def _setting(settings: dict, key: str) -> str:
+    return json.dumps(settings[key], ensure_ascii=False) if key in settings else "(base)"
+
+
+def _comparison_cells(c: dict, best: bool) -> list[str]:
+    if best:
+        return [f"{c['value']:.4f} [{c['ci_low']:.4f}, {c['ci_high']:.4f}]", "—", "—", "best"]
+    return [
+        f"{c['value']:.4f} [{c['ci_low']:.4f}, {c['ci_high']:.4f}]",
+        f"{c['delta_vs_best']:+.4f}",
+        f"{c['p_vs_best']:.4f}",
+        "tie" if c["tie"] else "",
+    ]
+
+
+def _ties_note(ranked: list[dict]) -> str:
+    tied = [f"v{r['index']:02d}" for r in ranked[1:] if r["comparison"]["tie"]]
+    metric = ranked[0]["comparison"]["metric"]
+    return (
+        f"Pooled: {metric} of the per-item predictions with its 95% percentile bootstrap "
+        "interval. p vs best: paired approximate randomization test against the best variant "
+        f"on the same items (10,000 swaps). {len(tied)} variant(s) are not significantly "
+        f"different from the best at α = 0.05 (a tie): {', '.join(tied) or 'none'}."
+    )
 
 
 def write_sweep_report(
@@ -464,7 +544,8 @@ def write_sweep_report(
     ranked : list of dict
         The variants' results, best first (as in `SweepResult.variants`).
     swept : list of str
-        The dotted keys that vary: one column and one plot each.
+        The dotted keys any variant sets: one column and one plot each; "(base)" where a
+        variant keeps the base config's value.
 
     Returns
     -------
@@ -475,15 +556,19 @@ def write_sweep_report(
 
     folder.mkdir(parents=True, exist_ok=True)
     others = [m for m in ("test_f1_macro", "cv_f1_macro_mean", "fit_seconds") if m != metric]
-    header = ["rank", "variant", *swept, metric, *others, "run"]
-    lines = [f"# Sweep {name}: ranked by {metric}", "", "| " + " | ".join(header) + " |"]
-    lines.append("|" + "---|" * len(header))
+    tested = "comparison" in ranked[0]
+    header = ["rank", "variant", *swept, metric, *others]
+    header += ["pooled [95% CI]", "Δ vs best", "p vs best", "tie"] if tested else []
+    lines = [f"# Sweep {name}: ranked by {metric}", "", "| " + " | ".join(header + ["run"]) + " |"]
+    lines.append("|" + "---|" * (len(header) + 1))
     for rank, r in enumerate(ranked, start=1):
         cells = [str(rank), f"v{r['index']:02d}"]
-        cells += [json.dumps(r["settings"].get(key), ensure_ascii=False) for key in swept]
+        cells += [_setting(r["settings"], key) for key in swept]
         cells += [f"{r['metrics'].get(m, math.nan):.4f}" for m in (metric, *others)]
-        cells.append(r["run_id"])
-        lines.append("| " + " | ".join(cells) + " |")
+        cells += _comparison_cells(r["comparison"], rank == 1) if tested else []
+        lines.append("| " + " | ".join([*cells, r["run_id"]]) + " |")
+    if tested:
+        lines += ["", _ties_note(ranked)]
     files = [folder / "ranking.md", folder / "ranking.json"]
     files[0].write_text("\n".join(lines) + "\n", encoding="utf-8")
     files[1].write_text(json.dumps(ranked, indent=2, ensure_ascii=False), encoding="utf-8")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
+import pandas as pd
 from mlflow.models import infer_signature
 from sklearn.pipeline import Pipeline
 
@@ -37,9 +38,19 @@ from khabar.model.pipeline import (
 from khabar.model.word_vectors import load_or_train
 from khabar.record import model_files
 from khabar.record.metrics import compute_metrics
+from khabar.record.predictions import (
+    Manifest,
+    ScoredItems,
+    add_split,
+    intervals_of,
+    item_hashes,
+    log_predictions,
+    prediction_table,
+)
 from khabar.record.report import ReportInputs, timestamped_name, write_report
+from khabar.record.resampling import MetricSpace
 from khabar.record.tracking import RESOLVED_CONFIG_ARTIFACT, connect, flatten
-from khabar.runs.cross_validation import choose_folds, cross_validate, out_of_fold_predictions
+from khabar.runs.cross_validation import OutOfFold, choose_folds, cross_validate
 from khabar.runs.feature_cache import FeatureCache
 from khabar.runs.guard import fit_errors_as_user_errors, load_config, preflight
 from khabar.version import __version__
@@ -95,6 +106,9 @@ class TrainingData:
         Notes for the report.
     empty_texts_dropped : int, default 0
         Rows without text dropped (data.empty_texts: drop), over every file.
+    item_hashes : dict of str to list of str
+        Per-item digests of the training ("train") and test ("test") rows, taken while
+        the texts are loaded: the logged predictions name their items by them.
     """
 
     train: LabeledData
@@ -103,6 +117,7 @@ class TrainingData:
     folds: int
     notes: list[str]
     empty_texts_dropped: int = 0  # rows without text dropped (data.empty_texts: drop)
+    item_hashes: dict[str, list[str]] = dataclasses.field(default_factory=dict)
 
     @property
     def scored(self) -> LabeledData:
@@ -235,7 +250,12 @@ def load_training_data(config: ExperimentConfig) -> TrainingData:
     if config.features.word_vectors is not None:
         load_or_train(config.features.word_vectors, config.normalize.model_dump())
     notes = list(train.notes) + ([fold_note] if fold_note else [])
-    return TrainingData(train, test, fit, folds, notes, dropped)
+    hashes = {
+        name: item_hashes(item_ids(config, part), part.texts, part.labels)
+        for name, part in (("train", train), ("test", test))
+        if part is not None
+    }
+    return TrainingData(train, test, fit, folds, notes, dropped, hashes)
 
 
 def log_inputs(config: ExperimentConfig, config_path: str | Path | None, data: TrainingData):
@@ -281,10 +301,12 @@ def _groups(config: ExperimentConfig, data: LabeledData) -> list | None:
 
 def cross_validate_fit_set(
     pipeline: Pipeline, config: ExperimentConfig, data: TrainingData, cache: FeatureCache | None
-) -> tuple[dict[str, float], float]:
+) -> tuple[dict[str, float], OutOfFold | None, float]:
     """Step 3: k-fold CV (repeated if configured) of the training rows.
 
-    Extra rows join every fit and are never scored.
+    Extra rows join every fit and are never scored. Without a test set the CV runs even
+    when evaluation.cross_validate is off (once, unreported): its out-of-fold predictions
+    are the run's score.
 
     Parameters
     ----------
@@ -301,6 +323,9 @@ def cross_validate_fit_set(
     -------
     summary : dict of str to float
         The cv_* metrics; {} when evaluation.cross_validate is off.
+    out_of_fold : OutOfFold or None
+        Every training row predicted by the fold model that held it out; None when no CV
+        ran.
     seconds : float
         The CV's wall time.
 
@@ -310,10 +335,11 @@ def cross_validate_fit_set(
         Fitting failed on the data or the settings; names the setting and the file.
     """
     started = time.perf_counter()
-    if not config.evaluation.cross_validate:
-        return {}, 0.0
+    reported = config.evaluation.cross_validate
+    if not reported and data.test is not None:
+        return {}, None, 0.0
     with fit_errors_as_user_errors(config):
-        summary, _ = cross_validate(
+        summary, _, out_of_fold = cross_validate(
             pipeline,
             data.fit,
             data.fit.classes,
@@ -324,9 +350,9 @@ def cross_validate_fit_set(
             grouped=config.evaluation.grouped_metric,
             n_jobs=config.evaluation.n_jobs,
             cache=cache,
-            repeats=config.evaluation.cv_repeats,
+            repeats=config.evaluation.cv_repeats if reported else 1,
         )
-    return summary, time.perf_counter() - started
+    return (summary if reported else {}), out_of_fold, time.perf_counter() - started
 
 
 def fit_final(
@@ -385,7 +411,7 @@ def fit_final(
 
 
 def score(
-    fitted: FittedModel, pipeline: Pipeline, config: ExperimentConfig, data: TrainingData
+    fitted: FittedModel, config: ExperimentConfig, data: TrainingData, out_of_fold: OutOfFold | None
 ) -> Scores:
     """Step 5: predictions and metrics on the test set, or out of fold without one.
 
@@ -393,12 +419,12 @@ def score(
     ----------
     fitted : FittedModel
         The final model and the test rows' features.
-    pipeline : Pipeline
-        The unfitted Pipeline, refit per fold for out-of-fold predictions.
     config : ExperimentConfig
         The experiment.
     data : TrainingData
         The run's data.
+    out_of_fold : OutOfFold or None
+        The CV's predictions; without a test set, its first repeat is the score.
 
     Returns
     -------
@@ -407,9 +433,8 @@ def score(
     """
     labels = class_labels(fitted.pipeline)
     if data.test is None:
-        predicted, scores, kind = out_of_fold_predictions(
-            pipeline, data.fit, config, data.folds, labels
-        )
+        predicted, kind = out_of_fold.predicted[0], out_of_fold.score_kind
+        scores = out_of_fold.scores[0][:, [out_of_fold.labels.index(label) for label in labels]]
     else:
         predicted = predict_labels(fitted.classifier, fitted.test_features)
         scores, kind = class_scores(fitted.classifier, fitted.test_features)
@@ -427,6 +452,139 @@ def score(
 def _ids(config: ExperimentConfig, data: LabeledData) -> list[str] | None:
     column = config.data.id_column
     return [str(i) for i in data.frame[column]] if column in data.frame.columns else None
+
+
+def item_ids(config: ExperimentConfig, data: LabeledData) -> list[str]:
+    """The rows' names: data.id_column's values, else their positions in the split.
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+        Its data.id_column.
+    data : LabeledData
+        The rows.
+
+    Returns
+    -------
+    list of str
+    """
+    ids = _ids(config, data)
+    return ids if ids is not None else [str(i) for i in range(len(data.labels))]
+
+
+def _manifest(config: ExperimentConfig, labels: list[str]) -> Manifest:
+    grouped = config.evaluation.grouped_metric
+    space = MetricSpace.of(
+        labels, multi_label=config.task == "multi_label", grouped=grouped, groups=[]
+    )
+    return Manifest(
+        config.task,
+        labels,
+        space.headline,
+        grouped_metric=grouped.model_dump() if grouped else None,
+        source={"run_id": mlflow.active_run().info.run_id, "config": config.name,
+                "experiment": config.experiment},
+    )  # fmt: skip
+
+
+def keep_predictions(
+    config: ExperimentConfig,
+    data: TrainingData,
+    labels: list[str],
+    scored: Scores,
+    out_of_fold: OutOfFold | None,
+) -> dict[str, dict[str, tuple[float, float]]]:
+    """Step 6: bootstrap intervals of the scored metrics, and the per-item predictions.
+
+    The test predictions (``predictions/test.parquet``) and the CV's out-of-fold ones,
+    every repeat (``predictions/oof.parquet``), are logged with a manifest. Intervals
+    resample items: for the CV, documents with all their repeats (the pooled predictions).
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+        The experiment (its seed seeds the bootstrap).
+    data : TrainingData
+        The run's data and its item hashes.
+    labels : list of str
+        The final model's classes.
+    scored : Scores
+        The scored rows' predictions.
+    out_of_fold : OutOfFold or None
+        The CV's predictions.
+
+    Returns
+    -------
+    dict
+        By metric prefix ("test", "cv", and "oof" without a test set): "intervals" (metric
+        name -> (low, high)) and "points" (the metric values the intervals surround).
+    """
+    manifest = _manifest(config, labels)
+    splits = []
+    if data.test is not None:
+        splits.append(ScoredItems("test", prediction_table(
+            item_ids(config, data.test), data.test.labels, scored.predicted, scored.scores,
+            labels, data.item_hashes["test"], groups=_groups(config, data.test))))  # fmt: skip
+        add_split(manifest, splits[-1], scored.score_kind)
+    if out_of_fold is not None:
+        splits.append(_out_of_fold_items(config, data, labels, out_of_fold))
+        add_split(manifest, splits[-1], out_of_fold.score_kind)
+    log_predictions(manifest, splits)
+    found = {"test" if s.split == "test" else "cv": intervals_of(manifest, s, config.seed)
+             for s in splits}  # fmt: skip
+    if data.test is None:  # the oof_* metrics are the first repeat's
+        first = ScoredItems("oof", splits[-1].items)
+        found["oof"] = (
+            found["cv"] if splits[-1].repeats == 1 else intervals_of(manifest, first, config.seed)
+        )
+    if not config.evaluation.cross_validate:  # the CV ran only to score out of fold
+        found.pop("cv", None)
+    return found
+
+
+def _out_of_fold_items(config, data, labels, out_of_fold: OutOfFold) -> ScoredItems:
+    order = [out_of_fold.labels.index(label) for label in labels]
+    tables = [
+        prediction_table(
+            item_ids(config, data.train),
+            data.train.labels,
+            out_of_fold.predicted[r],
+            out_of_fold.scores[r][:, order],
+            labels,
+            data.item_hashes["train"],
+            groups=_groups(config, data.train),
+            repeat=r,
+            folds=out_of_fold.folds[r],
+        )  # fmt: skip
+        for r in range(len(out_of_fold.predicted))
+    ]
+    return ScoredItems("oof", pd.concat(tables, ignore_index=True))
+
+
+def interval_metrics(intervals: dict) -> dict[str, float]:
+    """The intervals as MLflow metrics: ``<prefix>_<metric>_ci_low`` / ``_ci_high``.
+
+    Prefixes: ``test`` (the test set), ``cv`` (the CV's predictions pooled over repeats,
+    whose point values are logged as ``cv_<metric>_pooled``), ``oof`` (without a test set,
+    the first repeat's, as the ``oof_*`` metrics).
+
+    Parameters
+    ----------
+    intervals : dict
+        As `keep_predictions` returns them.
+
+    Returns
+    -------
+    dict of str to float
+    """
+    metrics = {}
+    for prefix, found in intervals.items():
+        for name, (low, high) in found["intervals"].items():
+            metrics[f"{prefix}_{name}_ci_low"] = low
+            metrics[f"{prefix}_{name}_ci_high"] = high
+        if prefix == "cv":
+            metrics.update({f"cv_{name}_pooled": v for name, v in found["points"].items()})
+    return metrics
 
 
 def _facts(config: ExperimentConfig, data: TrainingData) -> dict[str, str]:
@@ -449,12 +607,36 @@ def _facts(config: ExperimentConfig, data: TrainingData) -> dict[str, str]:
     }
 
 
+def _report_inputs(config, data, fitted, scored, cv_summary, intervals) -> ReportInputs:
+    cv = intervals.get("cv", {"intervals": {}, "points": {}})
+    return ReportInputs(
+        title=f"{config.name} ({config.experiment})",
+        labels=class_labels(fitted.pipeline),
+        multi_label=config.task == "multi_label",
+        texts=data.scored.texts,
+        y_true=data.scored.labels,
+        y_pred=scored.predicted,
+        scores=scored.scores,
+        score_kind=scored.score_kind,
+        test_metrics=scored.metrics,
+        test_intervals=intervals["oof" if data.test is None else "test"]["intervals"],
+        cv_metrics={**cv_summary, **{f"cv_{n}_pooled": v for n, v in cv["points"].items()}},
+        cv_intervals={f"cv_{name}_pooled": ci for name, ci in cv["intervals"].items()},
+        top_features=top_weighted_features(fitted.pipeline),
+        facts=_facts(config, data),
+        notes=data.notes,
+        misclassified_examples=config.evaluation.misclassified_examples,
+        ids=_ids(config, data.scored),
+    )
+
+
 def write_run_report(
     config: ExperimentConfig,
     data: TrainingData,
     fitted: FittedModel,
     scored: Scores,
     cv_summary: dict[str, float],
+    intervals: dict,
     report_dir: Path,
 ) -> Path:
     """Step 6: summary.md and plots under reports/, logged as the run's `report` artifacts.
@@ -474,6 +656,8 @@ def write_run_report(
         Predictions and metrics of the scored rows.
     cv_summary : dict of str to float
         The cv_* metrics.
+    intervals : dict
+        The bootstrap intervals, as `keep_predictions` returns them.
     report_dir : Path
         The planned report folder.
 
@@ -486,24 +670,7 @@ def write_run_report(
     if not config.evaluation.write_report:
         return report_dir
     files = write_report(
-        report_dir,
-        ReportInputs(
-            title=f"{config.name} ({config.experiment})",
-            labels=class_labels(fitted.pipeline),
-            multi_label=config.task == "multi_label",
-            texts=data.scored.texts,
-            y_true=data.scored.labels,
-            y_pred=scored.predicted,
-            scores=scored.scores,
-            score_kind=scored.score_kind,
-            test_metrics=scored.metrics,
-            cv_metrics=cv_summary,
-            top_features=top_weighted_features(fitted.pipeline),
-            facts=_facts(config, data),
-            notes=data.notes,
-            misclassified_examples=config.evaluation.misclassified_examples,
-            ids=_ids(config, data.scored),
-        ),
+        report_dir, _report_inputs(config, data, fitted, scored, cv_summary, intervals)
     )
     for path in files:
         mlflow.log_artifact(str(path), artifact_path="report")
@@ -545,18 +712,20 @@ def _train_in_run(
     pipeline = build_pipeline(config)
     cache = FeatureCache() if config.evaluation.cache_features else None
     example = model_inputs(data.scored, config).head(3)
-    cv_summary, cv_seconds = cross_validate_fit_set(pipeline, config, data, cache)
+    cv_summary, out_of_fold, cv_seconds = cross_validate_fit_set(pipeline, config, data, cache)
     fitted = fit_final(pipeline, config, data, cache)
-    scored = score(fitted, pipeline, config, data)
+    scored = score(fitted, config, data, out_of_fold)
+    intervals = keep_predictions(config, data, class_labels(fitted.pipeline), scored, out_of_fold)
     prefix = "oof" if data.test is None else "test"
     metrics = {
         **{f"{prefix}_{k}": v for k, v in scored.metrics.items()},
         **cv_summary,
+        **interval_metrics(intervals),
         "fit_seconds": fitted.seconds,
         "cv_seconds": cv_seconds,
     }
     mlflow.log_metrics(metrics)
-    report_dir = write_run_report(config, data, fitted, scored, cv_summary, report_dir)
+    report_dir = write_run_report(config, data, fitted, scored, cv_summary, intervals, report_dir)
     model_uri = log_model(fitted.pipeline, example) if config.evaluation.log_model else ""
     return model_uri, metrics, report_dir
 
