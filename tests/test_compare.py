@@ -225,3 +225,42 @@ def test_sweep_ranking_shows_every_key_and_the_ties(workdir, capsys):
         comparison = variant["comparison"]
         assert comparison["tie"] == (comparison["p_vs_best"] >= 0.05)
         assert comparison["ci_low"] <= comparison["value"] <= comparison["ci_high"]
+
+
+GROUPED = {"name": "stance_f1", "group_column": "primary", "labels": ["positive", "negative"]}
+
+
+def test_compare_uses_the_grouped_metric_as_headline(workdir, capsys):
+    runs = [
+        _train(
+            workdir,
+            capsys,
+            name=f"stance-{c}",
+            data={"label_column": "stance"},
+            model={"name": "linear_svc", "params": {"C": c}},
+            evaluation={**FAST, "grouped_metric": GROUPED},
+        )  # fmt: skip
+        for c in (0.5, 0.05)
+    ]
+    assert main(["compare", runs[0]["run_id"], runs[1]["run_id"], "--json"]) == 0
+    result = _json_tail(capsys)
+    assert result["metric"] == "stance_f1"
+    assert result["a"] == pytest.approx(runs[0]["metrics"]["test_stance_f1"], abs=1e-12)
+    assert result["b"] == pytest.approx(runs[1]["metrics"]["test_stance_f1"], abs=1e-12)
+    assert "stance_f1" not in result["per_class"] and "f1_positive" in result["per_class"]
+
+
+def test_compare_multi_label_runs_and_refuses_another_task(two_runs, workdir, capsys):
+    svc, _ = two_runs
+    topics = [
+        _train(workdir, capsys, name=f"topics-{c}", task="multi_label",
+               data={"label_column": "topics"}, model={"name": "linear_svc", "params": {"C": c}})
+        for c in (0.5, 0.1)
+    ]  # fmt: skip
+    assert main(["compare", topics[0]["run_id"], topics[1]["run_id"], "--json"]) == 0
+    result = _json_tail(capsys)
+    assert result["metric"] == "f1_micro"
+    assert result["b"] == pytest.approx(topics[1]["metrics"]["test_f1_micro"], abs=1e-12)
+    assert {"f1_macro", "hamming_loss", "subset_accuracy"} <= set(result["metrics"])
+    assert main(["compare", svc["run_id"], topics[0]["run_id"]]) == 2
+    assert "A and B are different tasks: single_label vs multi_label" in capsys.readouterr().err
