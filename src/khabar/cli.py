@@ -1,4 +1,5 @@
-"""Command line: khabar train | predict | evaluate | compare | sweep | ui | register | export | serve."""
+"""Command line: khabar train | predict | evaluate | compare | select | sweep | ui | register |
+export | serve."""
 
 from __future__ import annotations
 
@@ -93,6 +94,32 @@ def _compare(args: argparse.Namespace) -> int:
           f"p = {m['p_value']:.4f}")  # fmt: skip
     print(f"verdict: {result.verdict}")
     print(f"report: {result.report_dir}/compare.md")
+    if args.json:
+        print(json.dumps(result.as_dict(), ensure_ascii=False))
+    return 0
+
+
+def _select(args: argparse.Namespace) -> int:
+    from khabar.runs.select import select
+
+    result = select(
+        args.model,
+        args.pool,
+        args.n,
+        args.output,
+        strategy=args.strategy,
+        exclude=args.exclude,
+        seed=args.seed,
+        config=args.config,
+        text_column=args.text_column,
+        id_column=args.id_column,
+    )
+    print(
+        f"selected {result.selected} of {result.pool} pool items ({result.strategy}); "
+        f"excluded {result.excluded} already labeled or listed, passed over "
+        f"{result.near_duplicates} near-duplicates, {result.skipped_without_text} without text"
+    )
+    print(f"wrote {result.output}" + (f" and {result.label_config}" if result.label_config else ""))
     if args.json:
         print(json.dumps(result.as_dict(), ensure_ascii=False))
     return 0
@@ -250,6 +277,25 @@ def _add_compare_command(commands) -> None:
     compare.set_defaults(handler=_compare)
 
 
+def _add_labeling_commands(commands) -> None:
+    select = commands.add_parser("select", help="pick the pool items most worth labeling next")
+    source = select.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", help="a trained model (MLflow URI or folder)")
+    source.add_argument("--config", help="without a model: a cold start for this config's labels")
+    select.add_argument("--pool", required=True, help="a table, or a folder of SaudiNewsNet ZIPs")
+    select.add_argument("--n", type=int, required=True, help="how many items to select")
+    select.add_argument("--output", required=True, help="a new .jsonl, or .json for Label Studio")
+    select.add_argument("--strategy", default="breaking_ties",
+                        help="random, least_confidence, entropy, breaking_ties or diverse")  # fmt: skip
+    select.add_argument("--exclude", nargs="+", default=[], metavar="FILE",
+                        help="labeled files, or .txt lists of ids/URLs, never selected")  # fmt: skip
+    select.add_argument("--seed", type=int, default=0)
+    select.add_argument("--text-column", default="text")
+    select.add_argument("--id-column", default="id")
+    select.add_argument("--json", action="store_true", help="print a JSON result as the last line")
+    select.set_defaults(handler=_select)
+
+
 def _add_reuse_commands(commands) -> None:
     ui = commands.add_parser("ui", help="the MLflow UI on khabar's tracking store")
     ui.add_argument("--port", type=int, default=5000)
@@ -290,6 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     _add_run_commands(commands)
     _add_compare_command(commands)
+    _add_labeling_commands(commands)
     _add_reuse_commands(commands)
     return parser
 

@@ -86,3 +86,69 @@ def write_articles_jsonl(articles: list[dict], path: str | Path) -> int:
             count += 1
     os.replace(temporary, path)
     return count
+
+
+def news_lead(title: str, content: str, *, least: int = 450, most: int = 900) -> str:
+    """An article as realnews-dev's texts are cut: title, a newline, then its lead.
+
+    The lead is the content's non-empty lines, stripped, joined by single spaces, whole
+    lines added until it reaches `least` characters, then cut at `most`.
+
+    Parameters
+    ----------
+    title : str
+        The article's title (stripped).
+    content : str
+        The article's body.
+    least, most : int
+        The lead's length bounds, in characters.
+
+    Returns
+    -------
+    str
+        The text (a cut lead may end in a space, as realnews-dev's do).
+    """
+    lead = ""
+    for line in (line.strip() for line in content.splitlines()):
+        if not line:
+            continue
+        lead = f"{lead} {line}" if lead else line
+        if len(lead) >= least:
+            break
+    return f"{title.strip()}\n{lead[:most]}"
+
+
+def read_saudinewsnet_leads(folder: str | Path) -> tuple[list[dict], int]:
+    """SaudiNewsNet's articles as title + lead items, named by their URL.
+
+    Parameters
+    ----------
+    folder : str or Path
+        A folder of SaudiNewsNet's daily ZIP files.
+
+    Returns
+    -------
+    items : list of dict
+        Per article with any text: `id` (its URL, else ``<zip stem>-<position>``), `url`,
+        `source`, `date_extracted`, `text` (`news_lead`).
+    skipped : int
+        Articles with neither title nor content.
+
+    Raises
+    ------
+    KhabarError
+        As `read_saudinewsnet`.
+    """
+    items, skipped = [], 0
+    for article in read_saudinewsnet(folder):
+        if not (article["title"].strip() or article["content"].strip()):
+            skipped += 1
+            continue
+        items.append({
+            "id": article["url"] or article["id"],
+            "url": article["url"],
+            "source": article["source"],
+            "date_extracted": article["date_extracted"],
+            "text": news_lead(article["title"], article["content"]),
+        })  # fmt: skip
+    return items, skipped
