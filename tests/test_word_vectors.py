@@ -316,3 +316,32 @@ def test_sweep_workers_get_absolute_vector_paths(tmp_path):
     assert corpus.split("=", 1)[1] == str(Path("corpus.jsonl").resolve())
     excluded = next(f for f in fixed if f.startswith("features.word_vectors.exclude_titles_of="))
     assert json.loads(excluded.split("=", 1)[1]) == [str(Path("a.jsonl").resolve())]
+
+
+def test_articles_at_excluded_urls_are_left_out(tmp_path):
+    folder = tmp_path / "saudinewsnet"
+    folder.mkdir()
+    articles = [
+        {"title": f"عنوان {i}", "content": "نص المقال", "source": "s", "url": f"http://x/{i}"}
+        for i in range(5)
+    ]
+    with zipfile.ZipFile(folder / "2015-07-21.zip", "w") as archive:
+        archive.writestr("2015-07-21.json", json.dumps(articles, ensure_ascii=False))
+    reserved = tmp_path / "reserved_urls.txt"
+    reserved.write_text("http://x/1\n\nhttp://x/3\n", encoding="utf-8")
+    texts = word_vectors._corpus_texts(_settings(folder, exclude_urls=[str(reserved)]))
+    assert [t.split("\n")[0] for t in texts] == ["عنوان 0", "عنوان 2", "عنوان 4"]
+    table = write_jsonl(
+        tmp_path / "corpus.jsonl",
+        [{"text": f"نص {i}", "url": f"http://x/{i}"} for i in range(4)],
+    )
+    assert word_vectors._corpus_texts(_settings(table, exclude_urls=[str(reserved)])) == [
+        "نص 0",
+        "نص 2",
+    ]
+    # A URL list is part of the cache key; without one the key is what it was before.
+    plain = word_vectors.vectors_key(_settings(table), {})
+    assert word_vectors.vectors_key(_settings(table, exclude_urls=[str(reserved)]), {}) != plain
+    missing = _settings(table, exclude_urls=[str(tmp_path / "none.txt")])
+    with pytest.raises(KhabarError, match=r"features.word_vectors.exclude_urls\[0\]: not found"):
+        word_vectors.check_sources(missing)

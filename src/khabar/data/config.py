@@ -276,6 +276,9 @@ class WordVectorsConfig(_Strict):
     exclude_titles_of : list of str, default []
         Labeled files drawn from the same corpus: articles whose title opens one of their
         texts are left out, so scored items never shape the vectors.
+    exclude_urls : list of str, default []
+        Text files of URLs, one per line (e.g. realnews-dev's reserved_urls.txt): corpus
+        articles (or table rows with a `url` column) at those URLs are left out.
     vector_size : int in [2, 1000], default 100
         The vectors' dimensions.
     window : int, default 5
@@ -297,6 +300,8 @@ class WordVectorsConfig(_Strict):
     # Labeled files drawn from the same corpus: articles whose first line (title) is the
     # first line of one of their texts are left out, so scored items never shape the vectors.
     exclude_titles_of: list[str] = Field(default_factory=list)
+    # Text files of URLs, one per line: articles at those URLs are left out (reserved ones).
+    exclude_urls: list[str] = Field(default_factory=list)
     vector_size: int = Field(100, ge=2, le=1000)
     window: int = Field(5, ge=1)
     min_count: int = Field(5, ge=1)
@@ -430,7 +435,9 @@ class EvaluationConfig(_Strict):
     # assignment moves the mean by ~0.02; repeats make comparisons between configs steadier.
     cv_repeats: int = Field(1, ge=1)
     cross_validate: bool = True  # false: score on the test set only (corpus-sized data)
-    cache_features: bool = False  # reuse featurized folds/test via khabar.runs.feature_cache (sweeps)
+    cache_features: bool = (
+        False  # reuse featurized folds/test via khabar.runs.feature_cache (sweeps)
+    )
     write_report: bool = True  # plots + summary.md under reports/ (sweeps turn it off)
     log_model: bool = True  # log the fitted Pipeline to MLflow (sweeps turn it off)
     n_jobs: int = 1

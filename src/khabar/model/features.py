@@ -92,5 +92,6 @@ def build_features(settings: FeaturesConfig, normalize: dict | None = None) -> F
     if settings.word_vectors is not None:
         vectors = settings.word_vectors.model_dump()
         vectors["exclude_titles_of"] = tuple(vectors["exclude_titles_of"])
+        vectors["exclude_urls"] = tuple(vectors["exclude_urls"])
         parts.append(("word_vectors", WordVectorFeatures(**vectors, normalize=normalize or {})))
     return SparseUnion(parts)

@@ -116,9 +116,10 @@ def check_sources(settings: WordVectorsConfig) -> None:
         Naming the config field of a missing file (or of a folder without .zip files).
     """
     _corpus_files(Path(settings.corpus))
-    for i, path in enumerate(settings.exclude_titles_of):
-        if not Path(path).is_file():
-            raise KhabarError(f"features.word_vectors.exclude_titles_of[{i}]: not found: {path}")
+    for field in ("exclude_titles_of", "exclude_urls"):
+        for i, path in enumerate(getattr(settings, field)):
+            if not Path(path).is_file():
+                raise KhabarError(f"features.word_vectors.{field}[{i}]: not found: {path}")
 
 
 def vectors_key(settings: WordVectorsConfig, normalize: dict) -> str:
@@ -141,7 +142,9 @@ def vectors_key(settings: WordVectorsConfig, normalize: dict) -> str:
     """
     gensim = require_gensim()
     check_sources(settings)
-    described = settings.model_dump(exclude={"weight", "corpus", "exclude_titles_of"})
+    described = settings.model_dump(
+        exclude={"weight", "corpus", "exclude_titles_of", "exclude_urls"}
+    )
     parts = [
         json.dumps(described, sort_keys=True),
         # {} and the spelled-out defaults are the same normalization: the same key
@@ -150,18 +153,36 @@ def vectors_key(settings: WordVectorsConfig, normalize: dict) -> str:
         *(content_hash(path) for path in _corpus_files(Path(settings.corpus))),
         "exclude",
         *(content_hash(path) for path in settings.exclude_titles_of),
+        # Added later: without URL lists the key stays what it was, so caches stay valid.
+        *(
+            ["urls", *(content_hash(path) for path in settings.exclude_urls)]
+            if settings.exclude_urls
+            else []
+        ),
     ]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
+
+
+def _excluded_urls(settings: WordVectorsConfig) -> set[str]:
+    urls: set[str] = set()
+    for path in settings.exclude_urls:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        urls.update(line.strip() for line in lines if line.strip())
+    return urls
 
 
 def _corpus_texts(settings: WordVectorsConfig) -> list[str]:
     from khabar.data.corpora import read_saudinewsnet
 
     corpus = Path(settings.corpus)
+    urls = _excluded_urls(settings)
     if corpus.is_dir():
-        texts = [article["text"] for article in read_saudinewsnet(corpus)]
+        texts = [a["text"] for a in read_saudinewsnet(corpus) if a["url"] not in urls]
     else:
-        texts = clean_texts(read_table(corpus), settings.text_column, corpus)
+        frame = read_table(corpus)
+        if urls and "url" in frame:
+            frame = frame[~frame["url"].astype(str).isin(urls)].reset_index(drop=True)
+        texts = clean_texts(frame, settings.text_column, corpus)
     # Leave out the articles the labeled files were drawn from, so that the items a model is
     # scored on never shaped its vectors (realnews-dev items are SaudiNewsNet articles).
     excluded = set()
@@ -321,6 +342,8 @@ class WordVectorFeatures(TransformerMixin, BaseEstimator):
     exclude_titles_of : tuple of str, default=()
         Labeled files drawn from the corpus: articles whose title (first line) starts one
         of their texts are left out of training.
+    exclude_urls : tuple of str, default=()
+        Text files of URLs, one per line: articles at those URLs are left out of training.
     vector_size : int, default=100
         Dimensions of a word vector (2 to 1000).
     window : int, default=5
@@ -354,6 +377,7 @@ class WordVectorFeatures(TransformerMixin, BaseEstimator):
         corpus: str | None = None,
         text_column: str = "text",
         exclude_titles_of: tuple[str, ...] = (),
+        exclude_urls: tuple[str, ...] = (),
         vector_size: int = 100,
         window: int = 5,
         min_count: int = 5,
@@ -365,6 +389,7 @@ class WordVectorFeatures(TransformerMixin, BaseEstimator):
         self.corpus = corpus
         self.text_column = text_column
         self.exclude_titles_of = exclude_titles_of
+        self.exclude_urls = exclude_urls
         self.vector_size = vector_size
         self.window = window
         self.min_count = min_count
@@ -380,6 +405,7 @@ class WordVectorFeatures(TransformerMixin, BaseEstimator):
             for name, value in self._param_defaults().items():
                 state.setdefault(name, settings.get(name, value))
             state["exclude_titles_of"] = tuple(state["exclude_titles_of"])
+        state.setdefault("exclude_urls", ())  # saved before the parameter existed
         super().__setstate__(state)
 
     @classmethod
@@ -409,6 +435,7 @@ class WordVectorFeatures(TransformerMixin, BaseEstimator):
             corpus=self.corpus,
             text_column=self.text_column,
             exclude_titles_of=list(self.exclude_titles_of),
+            exclude_urls=list(self.exclude_urls),
             vector_size=self.vector_size,
             window=self.window,
             min_count=self.min_count,

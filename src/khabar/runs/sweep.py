@@ -210,9 +210,8 @@ def _absolute(config_path: Path, overrides: list[str]) -> list[str]:
     vectors = config.features.word_vectors
     if vectors is not None:
         fixed.append(f"features.word_vectors.corpus={Path(vectors.corpus).resolve()}")
-        fixed.append(
-            f"features.word_vectors.exclude_titles_of={_path_list(vectors.exclude_titles_of)}"
-        )
+        for field in ("exclude_titles_of", "exclude_urls"):
+            fixed.append(f"features.word_vectors.{field}={_path_list(getattr(vectors, field))}")
     fixed.append(f"reports_dir={Path(config.reports_dir).resolve()}")
     return fixed
 
