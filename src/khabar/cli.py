@@ -125,6 +125,32 @@ def _select(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ingest(args: argparse.Namespace) -> int:
+    from khabar.runs.ingest import ingest
+
+    result = ingest(
+        args.export,
+        args.output,
+        merge=args.merge,
+        config=args.config,
+        label_config=args.label_config,
+        label_column=args.label_column,
+        text_column=args.text_column,
+        id_column=args.id_column,
+    )
+    print(
+        f"{result.export_format} export: {result.new} new labeled items, "
+        f"{result.already_present} already present, {result.skipped} skipped, "
+        f"{result.cancelled} cancelled, {result.conflicting} conflicting; "
+        f"wrote {result.written} rows to {result.output}"
+    )
+    for line in [*result.skipped_tasks, *result.cancelled_tasks, *result.conflicts]:
+        print(f"  {line}")
+    if args.json:
+        print(json.dumps(result.as_dict(), ensure_ascii=False))
+    return 0
+
+
 def _sweep(args: argparse.Namespace) -> int:
     from khabar.runs.sweep import run_sweep
 
@@ -294,6 +320,23 @@ def _add_labeling_commands(commands) -> None:
     select.add_argument("--id-column", default="id")
     select.add_argument("--json", action="store_true", help="print a JSON result as the last line")
     select.set_defaults(handler=_select)
+
+    ingest = commands.add_parser("ingest", help="a Label Studio export into a labeled JSONL file")
+    ingest.add_argument(
+        "export", metavar="EXPORT", help="Label Studio's JSON, JSON-MIN or CSV export"
+    )
+    ingest.add_argument("--output", required=True, help="the labeled .jsonl to write")
+    ingest.add_argument(
+        "--merge", default=None, help="an existing labeled file to add to (kept as is)"
+    )
+    labels = ingest.add_mutually_exclusive_group()
+    labels.add_argument("--config", default=None, help="check labels against this config's")
+    labels.add_argument("--label-config", default=None, help="or against this label_config.xml")
+    ingest.add_argument("--label-column", default=None, help="default: the config's, else label")
+    ingest.add_argument("--text-column", default=None, help="default: the config's, else text")
+    ingest.add_argument("--id-column", default=None, help="default: the config's, else id")
+    ingest.add_argument("--json", action="store_true", help="print a JSON result as the last line")
+    ingest.set_defaults(handler=_ingest)
 
 
 def _add_reuse_commands(commands) -> None:
