@@ -194,3 +194,22 @@ def test_comparable_scores_and_uncertainty():
     # Multi-label: an item is as uncertain as its most uncertain label.
     u = uncertainty(per_label, "least_confidence", multi_label=True)
     assert u[0] == pytest.approx(1) and u[1] < 1
+
+
+def test_blind_tasks_carry_no_prediction(svc, tmp_path, capsys):
+    out = tmp_path / "blind.json"
+    _select(
+        capsys,
+        "--model",
+        svc,
+        "--pool",
+        str(NEWS_SMALL),
+        "--n",
+        "3",
+        "--output",
+        str(out),
+        "--blind",
+    )
+    tasks = json.loads(out.read_text(encoding="utf-8"))
+    assert all("predictions" not in task for task in tasks)
+    assert all(task["meta"]["uncertainty"] > 0 for task in tasks)

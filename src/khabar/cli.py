@@ -113,6 +113,7 @@ def _select(args: argparse.Namespace) -> int:
         config=args.config,
         text_column=args.text_column,
         id_column=args.id_column,
+        pre_annotate=not args.blind,
     )
     print(
         f"selected {result.selected} of {result.pool} pool items ({result.strategy}); "
@@ -316,6 +317,8 @@ def _add_labeling_commands(commands) -> None:
     select.add_argument("--exclude", nargs="+", default=[], metavar="FILE",
                         help="labeled files, or .txt lists of ids/URLs, never selected")  # fmt: skip
     select.add_argument("--seed", type=int, default=0)
+    select.add_argument("--blind", action="store_true",
+                        help="Label Studio tasks without the model's choice (readers do not see it)")  # fmt: skip
     select.add_argument("--text-column", default="text")
     select.add_argument("--id-column", default="id")
     select.add_argument("--json", action="store_true", help="print a JSON result as the last line")

@@ -413,6 +413,7 @@ def select(
     config: str | Path | None = None,
     text_column: str = "text",
     id_column: str = "id",
+    pre_annotate: bool = True,
 ) -> SelectResult:
     """Pick the `n` pool items most worth labeling next and write them for labeling.
 
@@ -436,6 +437,9 @@ def select(
         Without a model: the experiment whose labels the batch gets (a cold start).
     text_column, id_column : str
         The pool's text and id columns.
+    pre_annotate : bool, default True
+        A Label Studio task carries the model's choice; False: blind labeling (the
+        uncertainty stays in the task's meta).
 
     Returns
     -------
@@ -458,7 +462,7 @@ def select(
     texts = normalizer.transform(candidates["text"].tolist())
     strategy, chosen, passed = _choose(pipeline is None, strategy, scored, texts, n, seed)
     batch = _batch(candidates, chosen, scored, strategy)
-    config_path = _write(batch, Path(output), scored, model or "")
+    config_path = _write(batch, Path(output), scored, model or "", pre_annotate)
     return SelectResult(str(output), len(batch), len(frame), int(excluded.sum()), passed, skipped,
                         strategy, config_path)  # fmt: skip
 
@@ -515,7 +519,9 @@ def _batch(
     return batch
 
 
-def _write(batch: pd.DataFrame, output: Path, scored: _Scored, model_version) -> str:
+def _write(
+    batch: pd.DataFrame, output: Path, scored: _Scored, model_version, pre_annotate: bool
+) -> str:
     """The batch as JSONL rows or a Label Studio import file (+ label_config.xml), atomically."""
     output.parent.mkdir(parents=True, exist_ok=True)
     temporary = output.with_name(f".{output.name}.{os.getpid()}.tmp")
@@ -524,7 +530,7 @@ def _write(batch: pd.DataFrame, output: Path, scored: _Scored, model_version) ->
         text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
         config_path = ""
     else:
-        tasks = [_task(r, scored, str(model_version)) for r in records]
+        tasks = [_task(r, scored, str(model_version), pre_annotate) for r in records]
         text = json.dumps(tasks, ensure_ascii=False, indent=1)
         config_file = output.with_name("label_config.xml")
         interface = label_config(scored.labels, scored.multi_label)
@@ -539,9 +545,11 @@ def _write(batch: pd.DataFrame, output: Path, scored: _Scored, model_version) ->
     return config_path
 
 
-def _task(record: dict, scored: _Scored, model_version: str) -> dict:
+def _task(record: dict, scored: _Scored, model_version: str, pre_annotate: bool) -> dict:
     meta = {key: record.pop(key) for key in ("rank", "strategy", "uncertainty")}
     predicted = record.pop("prediction")
+    if not pre_annotate:  # blind labeling: the reader does not see the model's choice
+        predicted = None
     for label in scored.labels:
         record.pop(f"score_{label}", None)
     if predicted is not None and not isinstance(predicted, list):
