@@ -152,6 +152,30 @@ def _ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _simulate(args: argparse.Namespace) -> int:
+    from khabar.runs.guard import sigterm_as_interrupt
+    from khabar.runs.simulate import simulate, summary_table
+
+    with sigterm_as_interrupt():
+        result = simulate(
+            args.config,
+            strategies=[s.strip() for s in args.strategies.split(",") if s.strip()],
+            initial=args.initial,
+            batch=args.batch,
+            budget=args.budget,
+            repeats=args.repeats,
+            overrides=args.overrides,
+            reports_dir=args.reports_dir,
+            features_from=args.features_from,
+            offline=args.offline,
+        )
+    print(summary_table(result))
+    print(f"run {result.run_id}; report: {result.report_dir}/summary.md")
+    if args.json:
+        print(json.dumps(result.as_dict(), ensure_ascii=False))
+    return 0
+
+
 def _sweep(args: argparse.Namespace) -> int:
     from khabar.runs.sweep import run_sweep
 
@@ -340,6 +364,26 @@ def _add_labeling_commands(commands) -> None:
     ingest.add_argument("--id-column", default=None, help="default: the config's, else id")
     ingest.add_argument("--json", action="store_true", help="print a JSON result as the last line")
     ingest.set_defaults(handler=_ingest)
+
+    simulate = commands.add_parser(
+        "simulate", help="replay active learning on labeled data: labels each strategy needs"
+    )
+    simulate.add_argument("config", metavar="CONFIG")
+    simulate.add_argument("--strategies", default="random,breaking_ties,diverse",
+                          help="comma-separated; random is the reference")  # fmt: skip
+    simulate.add_argument("--initial", type=int, default=50, help="random labels to start with")
+    simulate.add_argument("--batch", type=int, default=50, help="labels added per step")
+    simulate.add_argument("--budget", type=int, default=600, help="labels at the end")
+    simulate.add_argument("--repeats", type=int, default=3, help="seeds config.seed, +1, …")
+    simulate.add_argument("--features-from", choices=["labeled", "pool"], default="labeled",
+                          help="fit features on the labeled rows per step, or once on the pool")  # fmt: skip
+    _add_set_option(simulate, "override a config key")
+    simulate.add_argument("--reports-dir", default=None, help="default: the config's reports_dir")
+    simulate.add_argument("--offline", action="store_true", help="record in the local store")
+    simulate.add_argument(
+        "--json", action="store_true", help="print a JSON result as the last line"
+    )
+    simulate.set_defaults(handler=_simulate)
 
 
 def _add_reuse_commands(commands) -> None:

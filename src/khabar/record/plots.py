@@ -318,3 +318,45 @@ def plot_forest(rows: list[tuple[str, float, float, float, bool]], title: str, p
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def plot_learning_curves(
+    steps: list[int], curves: dict[str, dict], metric: str, title: str, path: Path,
+    target: float | None = None,
+) -> Path:  # fmt: skip
+    """Learning curves: each strategy's mean metric against labels used, with its min-max
+    band over repeats shaded.
+
+    Parameters
+    ----------
+    steps : list of int
+        Labels used at each point (the x axis).
+    curves : dict of str to dict
+        Per strategy, lists ``mean``, ``min`` and ``max`` with one value per step.
+    metric : str
+        The metric's name (the y axis).
+    title : str
+        The figure's title.
+    path : Path
+        The PNG file to write (atomically).
+    target : float, optional
+        Drawn as a dashed line (e.g. what random reaches with the whole budget).
+
+    Returns
+    -------
+    Path
+        `path`.
+    """
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for name, curve in curves.items():
+        (line,) = ax.plot(steps, curve["mean"], marker="o", markersize=3, label=name)
+        ax.fill_between(steps, curve["min"], curve["max"], color=line.get_color(), alpha=0.15)
+    if target is not None:
+        ax.axhline(target, color="gray", linewidth=0.8, linestyle="--", label="random at budget")
+    ax.set_xlabel("labels used")
+    ax.set_ylabel(metric)
+    ax.set_title(shape_arabic(title), fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return _save(fig, path)

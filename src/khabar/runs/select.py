@@ -424,7 +424,7 @@ def select(
     pool : str or Path
         The unlabeled items: a table, or a folder of SaudiNewsNet ZIPs.
     n : int
-        How many to select.
+        How many.
     output : str or Path
         A new .jsonl (rows with rank, uncertainty, prediction, scores) or .json (Label Studio).
     strategy : str, default "breaking_ties"
@@ -432,14 +432,13 @@ def select(
     exclude : sequence of str or Path
         Labeled files (matched by id, URL and normalized text) or .txt lists of ids/URLs.
     seed : int, default 0
-        Seeds random choice, tie-breaking and clustering.
+        Seeds random order, ties and clustering.
     config : str or Path, optional
         Without a model: the experiment whose labels the batch gets (a cold start).
     text_column, id_column : str
-        The pool's text and id columns.
+        The pool's columns.
     pre_annotate : bool, default True
-        A Label Studio task carries the model's choice; False: blind labeling (the
-        uncertainty stays in the task's meta).
+        Label Studio tasks carry the model's choice (False: blind labeling).
 
     Returns
     -------
@@ -452,19 +451,26 @@ def select(
     """
     _check_arguments(model, config, strategy, n, Path(output))
     pipeline, labels = _model_or_labels(model, config)
-    frame, skipped = read_pool(pool, text_column, id_column)
     normalizer = pipeline.named_steps["normalize"] if pipeline is not None else ArabicNormalizer()
-    excluded = excluded_rows(frame, exclude, normalizer)
-    candidates = frame[~excluded].reset_index(drop=True)
-    if candidates.empty:
-        raise KhabarError(f"{pool}: every item is excluded or has no text; nothing to select")
+    columns = (text_column, id_column)
+    frame, skipped, excluded, candidates = _candidates(pool, exclude, *columns, normalizer)
     scored = _score(pipeline, candidates, str(pool), strategy, labels)
     texts = normalizer.transform(candidates["text"].tolist())
     strategy, chosen, passed = _choose(pipeline is None, strategy, scored, texts, n, seed)
     batch = _batch(candidates, chosen, scored, strategy)
     config_path = _write(batch, Path(output), scored, model or "", pre_annotate)
-    return SelectResult(str(output), len(batch), len(frame), int(excluded.sum()), passed, skipped,
-                        strategy, config_path)  # fmt: skip
+    counts = (len(frame), int(excluded.sum()), passed, skipped)
+    return SelectResult(str(output), len(batch), *counts, strategy, config_path)
+
+
+def _candidates(pool, exclude, text_column: str, id_column: str, normalizer) -> tuple:
+    """The pool, its rows without text, the excluded rows' mask, and the rest."""
+    frame, skipped = read_pool(pool, text_column, id_column)
+    excluded = excluded_rows(frame, exclude, normalizer)
+    candidates = frame[~excluded].reset_index(drop=True)
+    if candidates.empty:
+        raise KhabarError(f"{pool}: every item is excluded or has no text; nothing to select")
+    return frame, skipped, excluded, candidates
 
 
 def _choose(cold: bool, strategy: str, scored: _Scored, texts: list[str], n: int, seed: int):
