@@ -126,8 +126,7 @@ def _run_predictions(run_id: str, split: str | None) -> tuple[Manifest, ScoredIt
                 f"training its config again: khabar train <config> (the run's config is its "
                 f"artifact {RESOLVED_CONFIG_ARTIFACT})"
             ) from None
-        manifest, _ = read_predictions(Path(folder), next(iter(_manifest_splits(folder))))
-        splits = sorted(manifest.splits)
+        splits = sorted(_manifest_splits(folder))
         chosen = split or ("test" if "test" in splits else splits[0])
         if chosen not in splits:
             raise KhabarError(f"run {run_id}: no {chosen!r} predictions (it has {splits})")

@@ -118,27 +118,27 @@ def read_pool(
     return pool, len(frame) - len(keep)
 
 
-def text_key(text: str, normalizer: ArabicNormalizer) -> str:
+def text_key(normalized: str) -> str:
     """The hash that says two texts are the same after normalization.
 
     Parameters
     ----------
-    text : str
-        A text.
-    normalizer : ArabicNormalizer
-        khabar's normalization.
+    normalized : str
+        A text as khabar's normalization leaves it.
 
     Returns
     -------
     str
-        SHA-256 of the normalized text with whitespace collapsed.
+        SHA-256 of the text with whitespace collapsed.
     """
-    normalized = " ".join(normalizer.transform([text])[0].split())
-    return hashlib.sha256(normalized.encode()).hexdigest()
+    return hashlib.sha256(" ".join(normalized.split()).encode()).hexdigest()
 
 
 def excluded_rows(
-    pool: pd.DataFrame, files: Sequence[str | Path], normalizer: ArabicNormalizer
+    pool: pd.DataFrame,
+    normalized: list[str],
+    files: Sequence[str | Path],
+    normalizer: ArabicNormalizer,
 ) -> np.ndarray:
     """Which pool rows are already labeled (or listed) in the exclude files.
 
@@ -149,6 +149,8 @@ def excluded_rows(
     ----------
     pool : DataFrame
         The pool, with `id` and `text`.
+    normalized : list of str
+        The pool's texts, normalized.
     files : sequence of str or Path
         Labeled files, or .txt lists of ids/URLs.
     normalizer : ArabicNormalizer
@@ -176,11 +178,12 @@ def excluded_rows(
             if column in frame:
                 ids |= {str(value) for value in frame[column].dropna()}
         if "text" in frame:
-            keys |= {text_key(str(t), normalizer) for t in frame["text"].dropna()}
+            texts = [str(t) for t in frame["text"].dropna()]
+            keys |= {text_key(t) for t in normalizer.transform(texts)}
     by_id = pool["id"].astype(str).isin(ids)
     if "url" in pool:
         by_id |= pool["url"].astype(str).isin(ids)
-    by_text = np.array([text_key(t, normalizer) in keys for t in pool["text"]]) if keys else False
+    by_text = np.array([text_key(t) in keys for t in normalized]) if keys else False
     return np.asarray(by_id | by_text, dtype=bool)
 
 
@@ -453,9 +456,8 @@ def select(
     pipeline, labels = _model_or_labels(model, config)
     normalizer = pipeline.named_steps["normalize"] if pipeline is not None else ArabicNormalizer()
     columns = (text_column, id_column)
-    frame, skipped, excluded, candidates = _candidates(pool, exclude, *columns, normalizer)
+    frame, skipped, excluded, candidates, texts = _candidates(pool, exclude, *columns, normalizer)
     scored = _score(pipeline, candidates, str(pool), strategy, labels)
-    texts = normalizer.transform(candidates["text"].tolist())
     strategy, chosen, passed = _choose(pipeline is None, strategy, scored, texts, n, seed)
     batch = _batch(candidates, chosen, scored, strategy)
     config_path = _write(batch, Path(output), scored, model or "", pre_annotate)
@@ -464,13 +466,16 @@ def select(
 
 
 def _candidates(pool, exclude, text_column: str, id_column: str, normalizer) -> tuple:
-    """The pool, its rows without text, the excluded rows' mask, and the rest."""
+    """The pool, its rows without text, the excluded rows' mask, the rest and their
+    normalized texts."""
     frame, skipped = read_pool(pool, text_column, id_column)
-    excluded = excluded_rows(frame, exclude, normalizer)
+    normalized = normalizer.transform(frame["text"].tolist())
+    excluded = excluded_rows(frame, normalized, exclude, normalizer)
     candidates = frame[~excluded].reset_index(drop=True)
     if candidates.empty:
         raise KhabarError(f"{pool}: every item is excluded or has no text; nothing to select")
-    return frame, skipped, excluded, candidates
+    kept = [text for text, out in zip(normalized, excluded, strict=True) if not out]
+    return frame, skipped, excluded, candidates, kept
 
 
 def _choose(cold: bool, strategy: str, scored: _Scored, texts: list[str], n: int, seed: int):

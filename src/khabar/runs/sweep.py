@@ -39,7 +39,7 @@ from khabar.data.config import read_yaml
 from khabar.errors import KhabarError
 from khabar.model.word_vectors import load_or_train, vectors_folder
 from khabar.record.report import safe_name, timestamped_name
-from khabar.record.resampling import bootstrap_intervals, paired_tests
+from khabar.record.resampling import paired_tests
 from khabar.record.tracking import connect, tracking_uri
 from khabar.runs.guard import load_config
 
@@ -486,14 +486,15 @@ def mark_ties(ranked: list[dict], metric: str, seed: int = 0) -> None:
     if name not in space.names():
         return
     best = sides[0].scored.counts(space)
+    logged = {"cv_": "cv", "test_": "test", "oof_": "oof"}[metric[: metric.index("_") + 1]]
     for result, side in zip(ranked, sides, strict=True):
-        counts = side.scored.counts(space)
-        paired = paired_tests(space, best, counts, seed=seed, n_resamples=2000)[name]
-        interval = bootstrap_intervals(space, counts, seed=seed)[name]
+        paired = paired_tests(space, best, side.scored.counts(space), seed=seed, n_resamples=2000)
+        # The interval each run logged with its predictions (cv_: the pooled folds').
+        low, high = (result["metrics"][f"{logged}_{name}_ci_{end}"] for end in ("low", "high"))
         result["comparison"] = {
-            "metric": f"{split} {name}", "value": paired.b, "ci_low": interval[0],
-            "ci_high": interval[1], "delta_vs_best": paired.delta, "p_vs_best": paired.p_value,
-            "tie": paired.p_value >= ALPHA,
+            "metric": f"{split} {name}", "value": paired[name].b, "ci_low": low,
+            "ci_high": high, "delta_vs_best": paired[name].delta,
+            "p_vs_best": paired[name].p_value, "tie": paired[name].p_value >= ALPHA,
         }  # fmt: skip
 
 
