@@ -23,6 +23,7 @@ from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import normalize as unit_rows
+from threadpoolctl import threadpool_limits
 
 from khabar.data.corpora import read_saudinewsnet_leads
 from khabar.data.dataset import read_table, texts_or_reasons
@@ -306,6 +307,13 @@ def without_near_duplicates(order: np.ndarray, vectors, n: int) -> tuple[list[in
 
 def _clusters(vectors, k: int, seed: int) -> np.ndarray:
     """k-means on a TF-IDF -> SVD projection; one cluster id per row."""
+    # One BLAS/OpenMP thread: on a busy machine more threads made this 5x slower, and on a
+    # quiet one they gain nothing (docs/results/select.md).
+    with threadpool_limits(1):
+        return _cluster_points(vectors, k, seed)
+
+
+def _cluster_points(vectors, k: int, seed: int) -> np.ndarray:
     dims = min(100, vectors.shape[1] - 1, vectors.shape[0] - 1)
     points = (
         vectors.toarray()
