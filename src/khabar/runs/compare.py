@@ -7,6 +7,7 @@ A and B are each a run (its logged per-item predictions), a folder of prediction
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import tempfile
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from khabar.errors import KhabarError, first_line
+from khabar.record.metrics import metric_key
 from khabar.record.predictions import (
     MANIFEST,
     PREDICTIONS_DIR,
@@ -134,8 +136,6 @@ def _run_predictions(run_id: str, split: str | None) -> tuple[Manifest, ScoredIt
 
 
 def _manifest_splits(folder: str | Path) -> list[str]:
-    import json
-
     return list(json.loads((Path(folder) / MANIFEST).read_text(encoding="utf-8"))["splits"])
 
 
@@ -314,10 +314,8 @@ def _tests(side_a: Side, side_b: Side, metric: str | None, seed: int) -> Compare
     if metric not in space.names():
         raise KhabarError(f"--metric {metric!r}: not a metric of this task; one of {space.names()}")
     found = paired_tests(space, side_a.scored.counts(space), side_b.scored.counts(space), seed=seed)
-    per_class = {name: found[name] for name in space.names() if name.startswith("f1_")
-                 and name not in ("f1_macro", "f1_micro")}  # fmt: skip
     per_class = {
-        n: r for n, r in per_class.items() if space.grouped is None or n != space.grouped.name
+        f"f1_{metric_key(label)}": found[f"f1_{metric_key(label)}"] for label in space.labels
     }
     adjusted = holm([r.p_value for r in per_class.values()])
     head = found[metric]
