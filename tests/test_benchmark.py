@@ -59,13 +59,24 @@ def test_results_page_heads_the_tables_with_command_time_machine_and_scope(tmp_p
     assert "fastText peer was skipped" in benchmark.partial_run(every_task, use_fasttext=False)
 
 
-def test_every_task_config_loads():
+def test_every_task_config_loads_each_candidate_changes_it_and_its_metric_exists():
+    from khabar.record.resampling import MetricSpace
     from khabar.runs.guard import load_config
 
     benchmark = _load()
     for task in benchmark.TASKS:
-        for overrides in task.candidates.values():
-            load_config(benchmark.PROJECT / task.config, overrides)
+        base = load_config(benchmark.PROJECT / task.config)
+        space = MetricSpace.of(
+            ["x", "y"],
+            multi_label=base.task == "multi_label",
+            grouped=base.evaluation.grouped_metric,
+            groups=["g"],
+        )
+        assert task.metric in space.names(), (task.name, task.metric)
+        for label, overrides in task.candidates.items():
+            config = load_config(benchmark.PROJECT / task.config, overrides)
+            # A candidate whose overrides change nothing would be the committed config twice.
+            assert (config == base) == (not overrides), (task.name, label)
 
 
 def test_fasttext_peer_learns_a_toy_task():
