@@ -35,7 +35,10 @@ def test_never_predicts_excluded_label_and_keeps_its_scores():
 def test_probabilities_pass_through_and_unknown_label_is_an_error():
     X, y = _data()
     model = ExcludeFromPredictions(LogisticRegression(), excluded=("None",)).fit(X, y)
-    assert model.predict_proba(X).shape == (90, 3)
+    plain = LogisticRegression().fit(X, y)
+    # The wrapped model's probabilities, every class (the excluded one too) unchanged.
+    np.testing.assert_allclose(model.predict_proba(X), plain.predict_proba(X))
+    assert list(model.classes_) == list(plain.classes_)
     with pytest.raises(ValueError, match="not classes"):
         ExcludeFromPredictions(LinearSVC(), excluded=("Neutral",)).fit(X, y)
 

@@ -1,11 +1,14 @@
 """Train -> predict -> evaluate on the small fixture, through the CLI, with a temporary
 MLflow store."""
 
+import hashlib
 import json
+from pathlib import Path
 
 import mlflow
 import pandas as pd
 import pytest
+from sklearn.metrics import accuracy_score, f1_score
 
 from khabar.cli import main
 
@@ -40,12 +43,34 @@ def new_texts(workdir):
     return path, rows
 
 
+def logged_predictions(run_id: str, folder: Path) -> Path:
+    """The run's per-item predictions (test.parquet, oof.parquet), downloaded."""
+    return Path(
+        mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path="predictions", dst_path=str(folder)
+        )
+    )
+
+
 def test_train_predict_evaluate_single_label(workdir, capsys, new_texts):
     config = write_config(workdir)
     result = train_json(capsys, config)
     assert set(result) >= {"run_id", "model_uri", "metrics", "report_dir"}
-    assert 0.0 <= result["metrics"]["test_f1_macro"] <= 1.0
     assert "cv_f1_macro_mean" in result["metrics"]
+    # The logged test F1 is scikit-learn's on the model's own predictions of the test rows.
+    import khabar
+
+    fitted = khabar.load_model(result["model_uri"])
+    by_id = {
+        r["id"]: r for r in map(json.loads, NEWS_SMALL.read_text(encoding="utf-8").splitlines())
+    }
+    test = pd.read_parquet(logged_predictions(result["run_id"], workdir / "dl") / "test.parquet")
+    assert len(test) == 24 and list(test["gold"]) == [by_id[i]["primary"] for i in test["id"]]
+    predicted = [str(p) for p in fitted.predict([by_id[i]["text"] for i in test["id"]])]
+    assert list(test["prediction"]) == predicted
+    classes = ["diplomacy", "migration", "other", "security"]
+    expected = f1_score(test["gold"], predicted, labels=classes, average="macro", zero_division=0)
+    assert result["metrics"]["test_f1_macro"] == pytest.approx(expected, abs=1e-12)
 
     report = workdir / result["report_dir"]
     for name in (
@@ -61,7 +86,9 @@ def test_train_predict_evaluate_single_label(workdir, capsys, new_texts):
 
     run = mlflow.get_run(result["run_id"])
     assert run.data.params["model.params.C"] == "0.5"
-    assert run.data.params["data.train_sha256"]
+    assert (
+        run.data.params["data.train_sha256"] == hashlib.sha256(NEWS_SMALL.read_bytes()).hexdigest()
+    )
     assert run.data.metrics["test_f1_macro"] == pytest.approx(result["metrics"]["test_f1_macro"])
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(result["run_id"], "report")}
     assert "report/top_ngrams.png" in artifacts
@@ -117,6 +144,11 @@ def test_train_predict_evaluate_single_label(workdir, capsys, new_texts):
     )
     assert code == 0, err
     evaluation = json.loads(out.strip().splitlines()[-1])
+    # Accuracy over the whole file, recomputed from the model's own predictions.
+    everything = list(by_id.values())
+    truth = [r["primary"] for r in everything]
+    guessed = [str(p) for p in fitted.predict([r["text"] for r in everything])]
+    assert evaluation["metrics"]["accuracy"] == pytest.approx(accuracy_score(truth, guessed))
     assert evaluation["metrics"]["accuracy"] > 0.5  # it has seen most of these items
     assert (workdir / evaluation["report_dir"] / "confusion_matrix.png").exists()
 
@@ -210,6 +242,16 @@ def test_extra_training_data_joins_every_fit_but_is_never_scored(workdir, capsys
     # The same 45 / 15 split of data.train is scored either way; only training grows.
     assert params["data.test_rows"] == "15"
     assert mlflow.get_run(plain["run_id"]).data.params["data.extra_train_rows"] == "0"
+    # Scored rows are those of data.train only: the same test and out-of-fold items either
+    # way, none of them an extra row.
+    extra_ids = {json.loads(line)["id"] for line in rows[60:]}
+    for split in ("test", "oof"):
+        items = []
+        for name, run in (("plain", plain), ("more", more)):
+            folder = logged_predictions(run["run_id"], workdir / name)
+            items.append(set(pd.read_parquet(folder / f"{split}.parquet")["id"]))
+        assert items[0] == items[1] and not items[1] & extra_ids
+    assert len(items[1]) == 45  # oof: every training row of data.train, once
     code, _, err = run_cli(capsys, "train", str(config), "--set", "data.extra_train=[nope.jsonl]")
     assert code == 2 and "data.extra_train[0]: data file not found" in err
 

@@ -4,8 +4,10 @@ import json
 
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, f1_score
 from sklearn.svm import LinearSVC
 
 from khabar.cli import main
@@ -49,8 +51,17 @@ def test_probabilities_are_summed_over_sub_classes():
     X, main, joint = _two_faced_classes()
     model = JointLabelClassifier(LogisticRegression()).fit(X, joint)
     proba = model.predict_proba(X)
-    assert proba.shape == (len(main), 2)
-    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    # By hand: each main class's probability is the sum of its sub-classes' columns,
+    # found from the inner model's joint class names.
+    inner = model.estimator_.predict_proba(X)
+    names = [str(c) for c in model.estimator_.classes_]
+    assert sorted(names) == sorted(set(joint))
+    expected = np.column_stack(
+        [inner[:, [i for i, c in enumerate(names) if main_label(c) == m]].sum(axis=1) for m in "AB"]
+    )
+    assert list(model.classes_) == ["A", "B"]
+    np.testing.assert_allclose(proba, expected)
+    assert (proba.argmax(axis=1) == (main == "B")).mean() > 0.95
 
 
 def test_works_under_exclude_from_predictions_and_survives_skops(tmp_path):
@@ -147,6 +158,7 @@ def test_train_learns_joint_classes_and_predict_needs_no_auxiliary_column(workdi
     assert {k for k in predicted[0] if k.startswith("score_")} == {"score_Favor", "score_Against"}
     # evaluating on a labeled file scores stance; the sentiment column is simply not read
     labeled = write_jsonl(workdir / "labeled.jsonl", _rows(12))
+    capsys.readouterr()
     code = main(
         [
             "evaluate",
@@ -159,6 +171,14 @@ def test_train_learns_joint_classes_and_predict_needs_no_auxiliary_column(workdi
         ]
     )
     assert code == 0
+    evaluation = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["metrics"]
+    rows = _rows(12)
+    stance = [r["stance"] for r in rows]
+    guessed = [str(p) for p in model.predict(pd.DataFrame({"text": [r["text"] for r in rows]}))]
+    assert evaluation["f1_macro"] == pytest.approx(f1_score(stance, guessed, average="macro"))
+    assert evaluation["accuracy"] == pytest.approx(accuracy_score(stance, guessed))
+    assert {"f1_Favor", "f1_Against"} <= set(evaluation)
+    assert not any("Positive" in key or "Neutral" in key for key in evaluation)
 
 
 def test_blank_auxiliary_label_is_a_one_line_error_before_any_run(workdir, capsys):

@@ -12,8 +12,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pandas as pd
 import psycopg
 import pytest
+from sklearn.metrics import f1_score
 
 from khabar.cli import main
 
@@ -125,7 +127,14 @@ def test_train_register_predict_through_a_postgres_backed_server(
     assert by_alias.read_text(encoding="utf-8") == by_folder.read_text(encoding="utf-8")
     assert len(by_alias.read_text(encoding="utf-8").splitlines()) == 96
     metadata = json.loads((exported / "metadata.json").read_text(encoding="utf-8"))
-    assert metadata["run_id"] == result["run_id"] and metadata["metrics"]["test_f1_macro"] >= 0
+    assert metadata["run_id"] == result["run_id"]
+    assert metadata["metrics"]["test_f1_macro"] == result["metrics"]["test_f1_macro"]
+    # The metric is scikit-learn's over the per-item predictions in the artifact root.
+    (table,) = artifacts.rglob("predictions/test.parquet")
+    test = pd.read_parquet(table)
+    classes = ["diplomacy", "migration", "other", "security"]
+    expected = f1_score(test["gold"], test["prediction"], labels=classes, average="macro")
+    assert len(test) == 24 and result["metrics"]["test_f1_macro"] == pytest.approx(expected)
 
     # The run, its metrics and the registry live in PostgreSQL; the files in the artifact root.
     with psycopg.connect(postgres_url.replace("+psycopg", "")) as connection:
