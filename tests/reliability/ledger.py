@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 GROUPS = {
     "inputs": "Bad and unusual input",
     "configs": "Configs",
@@ -31,6 +33,7 @@ class Case:
     outcome: str = ""
     passed: bool = False
     crashed: bool = False  # a traceback or an exit code other than 0, 2 or 130
+    skipped: bool = False  # pytest.skip inside the case: not tried here (the reason in outcome)
     lost: int = 0  # rows, files or runs lost or altered, as counted by the test
 
     def saw(self, outcome: str) -> None:
@@ -44,18 +47,27 @@ class Ledger:
     @contextmanager
     def case(self, group: str, name: str, expected: str, *, fault: bool = False) -> Iterator[Case]:
         """Record one case. The test fills in `outcome`, `crashed` and `lost`; an exception
-        escaping the block marks the case failed (and crashed unless it is an assertion)."""
+        escaping the block marks the case failed (and crashed unless it is an assertion).
+        A case the test recorded as crashed or losing data fails the test too, so pytest
+        and the report never disagree; a `pytest.skip` inside the block is recorded as
+        skipped (not tried), never as a crash, and still skips the test."""
         assert group in GROUPS, group
         entry = Case(group, name, expected, fault=fault)
         self.cases.append(entry)
         try:
             yield entry
+        except pytest.skip.Exception as exc:
+            entry.skipped = True
+            entry.saw(f"SKIPPED: {str(exc).strip()}; {entry.outcome}")
+            raise
         except BaseException as exc:
             first = (str(exc).strip().splitlines() or [""])[0]
             entry.saw(f"TEST FAILED: {type(exc).__name__}: {first[:300]}; {entry.outcome}")
             entry.crashed = entry.crashed or not isinstance(exc, AssertionError)
             raise
         entry.passed = not entry.crashed and entry.lost == 0
+        assert not entry.crashed, f"case {name!r} recorded a crash: {entry.outcome}"
+        assert entry.lost == 0, f"case {name!r} lost {entry.lost}: {entry.outcome}"
 
     def write(self, path: Path) -> None:
         """reports/reliability.md, written under a temporary name and renamed into place."""
@@ -75,6 +87,8 @@ class Ledger:
             "|---|---|---|",
             f"| cases tried | {len(self.cases)} | |",
             f"| cases passed | {sum(c.passed for c in self.cases)} | all |",
+            f"| cases skipped (could not be tried here) | {sum(c.skipped for c in self.cases)} "
+            "| 0 |",
             f"| faults injected | {sum(c.fault for c in self.cases)} | |",
             f"| crashes (traceback or unexpected exit) | {crashes} | 0 |",
             f"| data lost (cases losing rows, files or runs) | {lost_cases} | 0 |",
@@ -96,7 +110,7 @@ class Ledger:
                 "|---|---|---|---|",
             ]
             for c in cases:
-                result = "pass" if c.passed else "**FAIL**"
+                result = "pass" if c.passed else "**skipped**" if c.skipped else "**FAIL**"
                 if c.fault:
                     result += " (fault injected)"
                 lines.append(

@@ -10,11 +10,13 @@ server named by MLFLOW_TRACKING_URI is down, so the run uses --offline."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import socket
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
@@ -80,7 +82,9 @@ class Messy:
         self.test_rows = (
             [{"id": r["id"], "text": r["text"], "label": LITERAL[r["primary"]]} for r in rest]
             + [dict(row, id=f"copy-{k}") for k, row in enumerate(self.train_rows[:3])]
-            + [{"id": "one-megabyte", "text": MB_TEXT, "label": "None"}]
+            # labeled "other" (the model calls it "None"): misclassified with a high score,
+            # so the report's table of misclassified items shows it
+            + [{"id": "one-megabyte", "text": MB_TEXT, "label": "other"}]
         )
         self.test_jsonl = folder / "test.jsonl"
         self.test_jsonl.write_text(
@@ -225,17 +229,31 @@ def test_leakage_dropped_on_request(messy, ledger):
         assert "leakage: 3 test texts" in summary
 
 
-def test_one_megabyte_text_in_test_set(messy, ledger):
+def test_one_megabyte_text_in_test_set(messy, ledger, tmp_path):
     with ledger.case(
         "inputs", "a single 1 MB text (test set)", "scored and shown shortened in the report"
     ) as case:
         summary = (Path(messy.output["report_dir"]) / "summary.md").read_text(encoding="utf-8")
         run = messy.client.get_run(messy.output["run_id"])
+        folder = messy.client.download_artifacts(run.info.run_id, "predictions", str(tmp_path))
+        table = pd.read_parquet(Path(folder) / "test.parquet").set_index("id")
+        assert "one-megabyte" in table.index, "the 1 MB text was not scored"
+        row = table.loc["one-megabyte"]
+        # what the saved model says about the whole text, asked here
+        expected = khabar.load_model(messy.model_dir).predict(pd.DataFrame({"text": [MB_TEXT]}))
+        # its line among the misclassified items: the first 110 characters (spaces collapsed), …
+        excerpt = " ".join(MB_TEXT[:200].split())[:110] + "…"
+        line = next((x for x in summary.splitlines() if x.startswith("| one-megabyte |")), "")
         case.saw(
             f"exit 0; {run.data.params['data.test_rows']} test rows scored, the 1 MB text "
-            f"included; summary.md {len(summary)} characters"
+            f"predicted {row['prediction']!r}; shown as {line[:60]!r}…; "
+            f"summary.md {len(summary)} characters"
         )
-        assert len(summary) < 50_000  # texts are excerpts, not copies
+        text_digest = json.dumps(["one-megabyte", MB_TEXT, "other"], ensure_ascii=False)
+        assert row["item_sha256"] == hashlib.sha256(text_digest.encode()).hexdigest()
+        assert row["gold"] == "other" and row["prediction"] == expected[0] == "None"
+        assert line == f"| one-megabyte | {excerpt} | other | None | {row['score_None']:.3f} |"
+        assert MB_TEXT[:200] not in summary  # the text is shown once, as the excerpt
 
 
 @pytest.fixture(scope="module")
