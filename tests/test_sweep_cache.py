@@ -2,6 +2,7 @@
 SaudiNewsNet reader."""
 
 import json
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -29,13 +30,35 @@ def feature_steps(tmp_path, *overrides):
     return build_pipeline(load_config(write_config(tmp_path), list(overrides)))[:-1]
 
 
-def test_cache_reuses_features_and_never_serves_stale_ones(tmp_path):
+@pytest.fixture
+def disk_only(monkeypatch):
+    """No in-memory tier: every hit is read back from disk, not the object computed before."""
+    import khabar.runs.feature_cache as cache_module
+
+    monkeypatch.setenv("KHABAR_CACHE_MEMORY_MB", "0")
+    monkeypatch.setattr(cache_module, "_in_memory", cache_module.OrderedDict())
+
+
+def assert_same_features(found, expected, held_out):
+    for name in ("fit_matrix", "eval_matrix"):
+        got, want = getattr(found, name), getattr(expected, name)
+        assert got is not want, f"{name}: the object computed before, not a copy read back"
+        assert got.shape == want.shape and (got != want).nnz == 0, name
+    # the fitted steps read back transform as the ones that were saved
+    again = found.steps.transform(held_out)
+    assert found.steps is not expected.steps
+    assert again.shape == expected.eval_matrix.shape
+    assert (again != expected.eval_matrix).nnz == 0
+
+
+def test_cache_reuses_features_and_never_serves_stale_ones(tmp_path, disk_only):
     cache = FeatureCache(tmp_path / "cache")
     fit, held_out = FRAME.iloc[:70], FRAME.iloc[70:]
     first = cache.featurize(feature_steps(tmp_path), fit, held_out, "text")
     again = cache.featurize(feature_steps(tmp_path), fit, held_out, "text")
     assert (cache.misses, cache.hits) == (1, 1)
-    assert (first.eval_matrix != again.eval_matrix).nnz == 0
+    assert (first.fit_matrix.shape[0], first.eval_matrix.shape[0]) == (70, len(FRAME) - 70)
+    assert_same_features(again, first, held_out)  # read back from disk
     # Anything that changes the features is a different entry:
     cache.featurize(feature_steps(tmp_path, "normalize.unify_alef=false"), fit, held_out, "text")
     cache.featurize(feature_steps(tmp_path, "features.char.min_df=2"), fit, held_out, "text")
@@ -43,16 +66,48 @@ def test_cache_reuses_features_and_never_serves_stale_ones(tmp_path):
     edited.iloc[0, 0] = edited.iloc[0, 0] + " خبر"
     cache.featurize(feature_steps(tmp_path), edited, held_out, "text")
     assert (cache.misses, cache.hits) == (4, 1)
-    # Deleting the folder is safe; a damaged entry is recomputed.
-    for entry in (tmp_path / "cache").iterdir():
-        for part in entry.iterdir():
-            part.write_bytes(b"damaged")
-    recomputed = cache.featurize(feature_steps(tmp_path), fit, held_out, "text")
-    assert (recomputed.eval_matrix != first.eval_matrix).nnz == 0
-    import shutil
-
+    assert len(list((tmp_path / "cache").iterdir())) == 4
+    # Deleting the folder is safe: the features are computed again.
     shutil.rmtree(tmp_path / "cache")
-    assert cache.featurize(feature_steps(tmp_path), fit, held_out, "text").fit_matrix.shape[0] == 70
+    rebuilt = cache.featurize(feature_steps(tmp_path), fit, held_out, "text")
+    assert (cache.misses, cache.hits) == (5, 1)
+    assert_same_features(rebuilt, first, held_out)
+
+
+def _garbage(path):
+    path.write_bytes(b"damaged")
+
+
+def _truncated(path):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+@pytest.mark.parametrize(
+    ("part", "damage"),
+    [
+        pytest.param("steps.skops", _garbage, id="garbage-steps"),
+        pytest.param("fit.npz", _garbage, id="garbage-fit"),
+        pytest.param("eval.npz", Path.unlink, id="missing-eval"),
+        pytest.param("fit.npz", _truncated, id="truncated-fit"),
+    ],
+)
+def test_a_damaged_entry_is_recomputed_and_replaced(tmp_path, disk_only, part, damage):
+    fit, held_out = FRAME.iloc[:70], FRAME.iloc[70:]
+    first = FeatureCache(tmp_path / "cache").featurize(
+        feature_steps(tmp_path), fit, held_out, "text"
+    )
+    (entry,) = (tmp_path / "cache").iterdir()
+    damage(entry / part)
+    cache = FeatureCache(tmp_path / "cache")
+    recomputed = cache.featurize(feature_steps(tmp_path), fit, held_out, "text")
+    assert (cache.misses, cache.hits) == (1, 0)  # not served from the damaged entry
+    assert_same_features(recomputed, first, held_out)
+    # The damaged entry was replaced by a whole one: the next process reads it back.
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [entry.name]
+    cache = FeatureCache(tmp_path / "cache")
+    read_back = cache.featurize(feature_steps(tmp_path), fit, held_out, "text")
+    assert (cache.misses, cache.hits) == (0, 1)
+    assert_same_features(read_back, first, held_out)
 
 
 def test_recent_entries_are_served_from_memory_within_budget(tmp_path, monkeypatch):
@@ -125,7 +180,9 @@ def test_sweep_runs_children_under_a_parent_and_ranks_them(workdir, capsys, monk
     monkeypatch.setenv("KHABAR_CACHE_DIR", str(workdir / "cache"))
     reads = []
     real_load = khabar.runs.train.load_train_and_test
-    monkeypatch.setattr(khabar.runs.train, "load_train_and_test", lambda c: reads.append(1) or real_load(c))
+    monkeypatch.setattr(
+        khabar.runs.train, "load_train_and_test", lambda c: reads.append(1) or real_load(c)
+    )
     sweep = write_sweep(workdir, write_config(workdir))
     result = run_json(capsys, "sweep", str(sweep), "--json")
     assert len(reads) == 1  # the variants share one read and split of the data
@@ -265,8 +322,6 @@ def test_sweep_workers_get_absolute_extra_train_paths_and_keep_label_maps(tmp_pa
 def test_code_fingerprint_covers_every_model_module_without_a_list(tmp_path):
     """Editing any module of the model layer (here target_aware.py, which a hand-kept list
     once missed) or adding one changes the cache's code fingerprint."""
-    import shutil
-
     from khabar.runs.feature_cache import MODEL_LAYER, code_fingerprint
 
     copy = tmp_path / "model"

@@ -71,23 +71,69 @@ def test_words_used_alike_get_close_vectors_and_training_is_repeatable(tmp_path,
     np.testing.assert_array_equal(again, vectors)
 
 
+def _refuse_training(*args):
+    raise AssertionError("trained again")
+
+
 def test_vectors_are_trained_once_then_read_from_the_cache(tmp_path, vectors_dir, monkeypatch):
     corpus = write_jsonl(tmp_path / "corpus.jsonl", _corpus_rows(40))
     words, vectors = word_vectors.load_or_train(_settings(corpus), {})
     assert len(list(vectors_dir.iterdir())) == 1
-
-    def refuse(*args):
-        raise AssertionError("trained again")
-
-    monkeypatch.setattr(word_vectors, "train_word_vectors", refuse)
+    monkeypatch.setattr(word_vectors, "train_word_vectors", _refuse_training)
+    # Another process: nothing loaded yet, so the vectors come back from the disk entry.
+    monkeypatch.setattr(word_vectors, "_loaded", {})
     cached_words, cached = word_vectors.load_or_train(_settings(corpus, weight=3.0), {})
+    assert cached is not vectors and cached_words is not words  # read back, not the same arrays
+    assert list(cached_words) == list(words) and cached.dtype == np.float32
     np.testing.assert_array_equal(cached, vectors)  # weight only scales the features
+    # Within the process the loaded arrays are shared (CV folds keep one copy).
+    assert word_vectors.load_or_train(_settings(corpus), {})[1] is cached
     # new corpus content, normalization or settings: a different entry
     key = word_vectors.vectors_key(_settings(corpus), {})
     assert word_vectors.vectors_key(_settings(corpus), {"unify_alef": False}) != key
     assert word_vectors.vectors_key(_settings(corpus, window=3), {}) != key
     write_jsonl(corpus, _corpus_rows(42))
     assert word_vectors.vectors_key(_settings(corpus), {}) != key
+
+
+def _truncate(path):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+@pytest.mark.parametrize(
+    ("part", "damage"),
+    [
+        ("vectors.npy", lambda path: path.write_bytes(b"damaged")),
+        ("words.npy", _truncate),
+        ("vectors.npy", Path.unlink),
+    ],
+    ids=["garbage-vectors", "truncated-words", "missing-vectors"],
+)
+def test_a_damaged_entry_is_trained_again_and_replaced(
+    tmp_path, vectors_dir, monkeypatch, part, damage
+):
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", _corpus_rows(40))
+    words, vectors = word_vectors.load_or_train(_settings(corpus), {})
+    (entry,) = vectors_dir.iterdir()
+    damage(entry / part)
+    monkeypatch.setattr(word_vectors, "_loaded", {})  # another process
+    trained = []
+    real_train = word_vectors.train_word_vectors
+    monkeypatch.setattr(
+        word_vectors, "train_word_vectors", lambda *a: trained.append(1) or real_train(*a)
+    )
+    again_words, again = word_vectors.load_or_train(_settings(corpus), {})
+    assert trained == [1]
+    assert list(again_words) == list(words)
+    np.testing.assert_array_equal(again, vectors)
+    # The entry on disk is whole again: a later process reads it without training.
+    assert [p.name for p in vectors_dir.iterdir()] == [entry.name]
+    monkeypatch.setattr(word_vectors, "_loaded", {})
+    monkeypatch.setattr(word_vectors, "train_word_vectors", _refuse_training)
+    read_words, read = word_vectors.load_or_train(_settings(corpus), {})
+    assert read is not again
+    assert list(read_words) == list(words)
+    np.testing.assert_array_equal(read, vectors)
 
 
 def test_articles_of_the_labeled_files_are_left_out(tmp_path):

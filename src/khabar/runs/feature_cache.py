@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import zipfile
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -227,7 +228,8 @@ class FeatureCache:
                 )
                 self.hits += 1
                 return _remember(key, found, self.memory_budget)
-            except (KhabarError, OSError, ValueError):  # a damaged entry: recompute it
+            # A damaged entry (a cut-off .npz is a BadZipFile): recompute it.
+            except (KhabarError, OSError, ValueError, zipfile.BadZipFile):
                 shutil.rmtree(entry, ignore_errors=True)
         self.misses += 1
         fitted = clone(steps)
