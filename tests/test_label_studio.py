@@ -23,8 +23,6 @@ Skipped only when Label Studio is not installed, with the reason (the install's 
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,12 +33,11 @@ from khabar.data.label_studio import import_task, label_config
 from khabar.runs.ingest import ingest
 from khabar.runs.select import select
 
+from .browser import CHROMEDRIVER, CHROMIUM, headless_chromium
 from .conftest import NEWS_SMALL, PROJECT, write_config, write_jsonl
 from .label_studio_server import PASSWORD, USER, LabelStudio, label_studio, missing_reason
 
 FORMATS = ("JSON", "JSON_MIN", "CSV")
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
 SCREENSHOTS = PROJECT / "reports" / "label_studio"
 WAIT_SECONDS = 90
 
@@ -125,29 +122,6 @@ def round_trip(studio, tmp_path_factory) -> RoundTrip:
     )
 
 
-def _browser(folder: Path):
-    from selenium import webdriver  # the dev extra
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",  # needed as root, e.g. in CI containers
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--window-size=1600,1000",
-        f"--user-data-dir={tempfile.mkdtemp(prefix='chromium-', dir=folder)}",
-    ):
-        options.add_argument(argument)
-    # A driver path given: Selenium Manager (which could download drivers) is never used.
-    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-
-
 def _label_in_browser(
     studio: LabelStudio, project: int, to_label: dict[int, tuple[str, str]], folder: Path
 ) -> None:
@@ -157,7 +131,7 @@ def _label_in_browser(
     from selenium.webdriver.support.ui import WebDriverWait
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    driver = _browser(folder)
+    driver = headless_chromium(folder, window="1600,1000")
     try:
         wait = WebDriverWait(driver, WAIT_SECONDS)
         driver.get(f"{studio.url}/user/login")

@@ -4,17 +4,13 @@ a run's report artifacts, and saves screenshots to reports/ui/."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-
 import mlflow
 import pytest
 
 from .background import free_port, khabar_command, running, server_env
+from .browser import CHROMEDRIVER, CHROMIUM, headless_chromium
 from .conftest import PROJECT
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
 SCREENSHOTS = PROJECT / "reports" / "ui"
 REPORT_FILES = [
     "confusion_matrix.png",
@@ -38,26 +34,7 @@ pytestmark = [
 
 @pytest.fixture
 def browser(tmp_path):
-    from selenium import webdriver  # the dev extra; a missing package is an error, not a skip
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",  # needed as root, e.g. in CI containers
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--window-size=1920,1080",
-        f"--user-data-dir={tempfile.mkdtemp(prefix='chromium-', dir=tmp_path)}",
-    ):
-        options.add_argument(argument)
-    # A driver path given: Selenium Manager (which could download drivers) is never used.
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver = headless_chromium(tmp_path)
     try:
         yield driver
     finally:
