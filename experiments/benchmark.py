@@ -42,7 +42,7 @@ from sklearn.preprocessing import FunctionTransformer  # noqa: E402
 from sklearn.svm import LinearSVC  # noqa: E402
 
 from khabar.data.config import ExperimentConfig  # noqa: E402
-from khabar.data.dataset import LabeledData, load_labeled  # noqa: E402
+from khabar.data.dataset import LabeledData, join_labeled, load_labeled  # noqa: E402
 from khabar.data.fit_set import build_fit_set, input_columns, model_inputs  # noqa: E402
 from khabar.model.classifiers import MultiLabelOneVsRest  # noqa: E402
 from khabar.model.pipeline import build_pipeline, predict_labels  # noqa: E402
@@ -312,19 +312,25 @@ def fasttext_available() -> bool:
 # ---------------------------------------------------------------- scoring
 
 
-def load(config: ExperimentConfig, path: str, also: tuple[str, ...] = ()) -> LabeledData:
-    """`path` with every column `config` reads, and the columns `also` (other candidates')."""
+def load(config: ExperimentConfig, path: str | list[str], also: tuple[str, ...] = ()) -> LabeledData:
+    """`path` (or several files, joined) with every column `config` reads, and the columns
+    `also` (other candidates')."""
     grouped = config.evaluation.grouped_metric
     extra = set(input_columns(config)[1:]) | ({grouped.group_column} if grouped else set())
     extra |= {c for c in (config.data.auxiliary_label_column, *also) if c}
-    return load_labeled(
-        path,
-        config.data.text_column,
-        config.data.label_column,
-        multi_label=config.task == "multi_label",
-        encoding=config.data.encoding,
-        extra_columns=tuple(sorted(extra)),
-    )
+    paths = [path] if isinstance(path, str) else path
+    return join_labeled([
+        load_labeled(
+            one,
+            config.data.text_column,
+            config.data.label_column,
+            multi_label=config.task == "multi_label",
+            encoding=config.data.encoding,
+            extra_columns=tuple(sorted(extra)),
+            saudinewsnet=config.data.saudinewsnet,
+        )
+        for one in paths
+    ])  # fmt: skip
 
 
 def groups_of(config: ExperimentConfig, data: LabeledData) -> list | None:

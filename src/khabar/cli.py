@@ -117,7 +117,8 @@ def _select(args: argparse.Namespace) -> int:
     )
     print(
         f"selected {result.selected} of {result.pool} pool items ({result.strategy}); "
-        f"excluded {result.excluded} already labeled or listed, passed over "
+        f"excluded {result.excluded} already labeled or listed and {result.same_story} telling "
+        "the same story as a labeled item, passed over "
         f"{result.near_duplicates} near-duplicates, {result.skipped_without_text} without text"
     )
     print(f"wrote {result.output}" + (f" and {result.label_config}" if result.label_config else ""))

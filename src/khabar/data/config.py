@@ -77,8 +77,9 @@ class DataConfig(_Strict):
 
     Attributes
     ----------
-    train : str
-        The labeled training file (.csv, .tsv, .jsonl, .json, .parquet).
+    train : str or list of str
+        The labeled training file (.csv, .tsv, .jsonl, .json, .parquet), or several read
+        alike and joined in order (all scored).
     test : str or None, default None
         The labeled test file; None: a stratified split of `train`.
     text_column : str, default "text"
@@ -101,9 +102,14 @@ class DataConfig(_Strict):
     auxiliary_label_column : str or None, default None
         A second label column learned jointly with `label_column`, which alone is
         predicted; read when training, never when predicting (single_label tasks).
+    saudinewsnet : str or None, default None
+        A local SaudiNewsNet copy from which rows given as `url` + `text_sha256` (labels
+        distributed without texts) get their texts back.
     """
 
-    train: str
+    # Several files are read alike and joined in order, e.g. realnews-dev and the labels of
+    # later rounds: every row is scored.
+    train: str | Annotated[list[str], Field(min_length=1)]
     test: str | None = None
     text_column: str = "text"
     label_column: str = "label"
@@ -131,6 +137,29 @@ class DataConfig(_Strict):
     # `stance`): the classifier learns their combinations and predicts label_column only
     # (khabar.model.decision.JointLabelClassifier). Read when training, never when predicting.
     auxiliary_label_column: str | None = None
+    # SaudiNewsNet's license is unstated, so labels on its articles are kept as URLs and
+    # text hashes; this local copy gives the texts back, each checked against its hash.
+    saudinewsnet: str | None = None
+
+    def train_files(self) -> list[str]:
+        """The training files, in order.
+
+        Returns
+        -------
+        list of str
+            data.train as a list (one file, or several).
+        """
+        return [self.train] if isinstance(self.train, str) else list(self.train)
+
+    def train_name(self) -> str:
+        """data.train for messages and reports.
+
+        Returns
+        -------
+        str
+            The training files joined by " + ".
+        """
+        return " + ".join(self.train_files())
 
     def extra_train_files(self) -> list[ExtraTrainFile]:
         """The entries of data.extra_train, each in its full form.

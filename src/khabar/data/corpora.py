@@ -6,10 +6,14 @@ SaudiNewsNet: one ZIP per day, each holding one JSON array of articles with fiel
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
 import zipfile
 from pathlib import Path
+
+import pandas as pd
 
 from khabar.errors import KhabarError
 
@@ -152,3 +156,90 @@ def read_saudinewsnet_leads(folder: str | Path) -> tuple[list[dict], int]:
             "text": news_lead(article["title"], article["content"]),
         })  # fmt: skip
     return items, skipped
+
+
+SAUDINEWSNET_SOURCE = "https://github.com/parallelfold/SaudiNewsNet"
+
+
+def text_sha256(text: str) -> str:
+    """The SHA-256 of a text's UTF-8 bytes: how a labels file without texts names each text.
+
+    Parameters
+    ----------
+    text : str
+        The text as it was labeled.
+
+    Returns
+    -------
+    str
+        64 hexadecimal digits.
+    """
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@functools.lru_cache(maxsize=2)
+def _leads_by_url(folder: str, stamp: float) -> dict[str, str]:
+    """The `news_lead` of every article in a SaudiNewsNet folder, by URL (cached per folder
+    and modification time: several loads in one run read the ZIPs once)."""
+    return {item["url"]: item["text"] for item in read_saudinewsnet_leads(folder)[0]}
+
+
+def rebuild_texts(
+    frame: pd.DataFrame, path: str | Path, folder: str | Path | None, text_column: str
+) -> pd.DataFrame:
+    """A labels file's texts rebuilt from a local SaudiNewsNet copy, each checked by hash.
+
+    Labels are distributed as URLs and the SHA-256 of each text as labeled (SaudiNewsNet's
+    license is unstated, so its texts stay out of khabar); each row's text is the article's
+    `news_lead` again.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The labels, with `url` and `text_sha256` columns.
+    path : str or Path
+        The labels file, for messages.
+    folder : str, Path or None
+        The SaudiNewsNet copy (data.saudinewsnet).
+    text_column : str
+        The column the texts go into; an `id` column (the URL) is added when absent.
+
+    Returns
+    -------
+    DataFrame
+        `frame` with the texts.
+
+    Raises
+    ------
+    KhabarError
+        No copy given or found, an article missing from it, or a text whose hash differs
+        from the one labeled: one line naming the file, the row and the URL.
+    """
+    require = "set data.saudinewsnet to a local copy of SaudiNewsNet's daily ZIPs"
+    if folder is None:
+        raise KhabarError(
+            f"{path}: rows carry url and text_sha256 but no {text_column!r}: {require} "
+            f"({SAUDINEWSNET_SOURCE}) to rebuild the texts"
+        )
+    if not Path(folder).is_dir():
+        raise KhabarError(
+            f"{path}: texts are rebuilt from SaudiNewsNet, but {folder} is not a folder: "
+            f"get the daily ZIPs from {SAUDINEWSNET_SOURCE} and {require}"
+        )
+    leads = _leads_by_url(str(Path(folder).resolve()), Path(folder).stat().st_mtime)
+    texts = []
+    for row, (url, digest) in enumerate(zip(frame["url"], frame["text_sha256"], strict=True), 1):
+        text = leads.get(url)
+        if text is None:
+            raise KhabarError(f"{path}: row {row}: {url} is not in the SaudiNewsNet copy {folder}")
+        if text_sha256(text) != digest:
+            raise KhabarError(
+                f"{path}: row {row}: the text rebuilt for {url} from {folder} is not the one "
+                "labeled (its SHA-256 differs): is the copy SaudiNewsNet's original?"
+            )
+        texts.append(text)
+    frame = frame.copy()
+    frame[text_column] = texts
+    if "id" not in frame:
+        frame["id"] = frame["url"]
+    return frame

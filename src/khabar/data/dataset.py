@@ -13,10 +13,13 @@ from pathlib import Path
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from khabar.data.corpora import rebuild_texts
 from khabar.errors import KhabarError
 from khabar.heap import release_free_heap
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet", ".txt")
+# A labels file distributed without texts names each article by these instead.
+REBUILD_COLUMNS = ("url", "text_sha256")
 
 
 # Byte-order marks of encodings that are never valid UTF-8: name them instead of guessing.
@@ -532,6 +535,34 @@ class LabeledData:
         )
 
 
+def join_labeled(parts: list[LabeledData]) -> LabeledData:
+    """Several labeled files as one table, rows in order (data.train given as a list).
+
+    Parameters
+    ----------
+    parts : list of LabeledData
+        The files, each already checked.
+
+    Returns
+    -------
+    LabeledData
+        Their rows; the path is their paths joined by " + ", the hash one over theirs.
+    """
+    if len(parts) == 1:
+        return parts[0]
+    frame = pd.concat([part.frame for part in parts], ignore_index=True)
+    joined = LabeledData(
+        " + ".join(part.path for part in parts),
+        frame,
+        [text for part in parts for text in part.texts],
+        [label for part in parts for label in part.labels],
+        hashlib.sha256(" ".join(part.sha256 for part in parts).encode()).hexdigest(),
+    )
+    joined.notes = [note for part in parts for note in part.notes]
+    joined.dropped_empty = [row for part in parts for row in part.dropped_empty]
+    return joined
+
+
 def load_labeled(
     path: str | Path,
     text_column: str,
@@ -543,6 +574,7 @@ def load_labeled(
     needed_columns_only: bool = False,
     empty_texts: str = "refuse",
     id_column: str = "id",
+    saudinewsnet: str | Path | None = None,
 ) -> LabeledData:
     """A labeled file, checked row by row.
 
@@ -559,13 +591,14 @@ def load_labeled(
     extra_columns : tuple of str
         Further columns that must be present (kept in `frame`).
     needed_columns_only : bool, default False
-        Keep just the text, label, extra and `id` columns (JSONL is then read without the
-        rest, e.g. a corpus's title and content beside its text).
+        Keep just the text, label, extra and `id` columns (a JSONL file is read without the rest).
     empty_texts : {"refuse", "drop"}, default "refuse"
         A row without text is an error naming it, or is dropped and listed in
         `dropped_empty` (its id, else its line or row).
     id_column : str, default "id"
         The column that names rows, kept when present.
+    saudinewsnet : str, Path or None
+        A SaudiNewsNet copy to rebuild texts from (rows of `url` + `text_sha256`).
 
     Returns
     -------
@@ -579,7 +612,7 @@ def load_labeled(
         usable; names the row.
     """
     needed = {id_column, text_column, label_column, *extra_columns} if needed_columns_only else None
-    frame = read_table(path, encoding, needed)
+    frame = _read_with_texts(path, encoding, needed, text_column, saudinewsnet)
     require_columns(frame, [text_column, label_column, *extra_columns], path)
     dropped: list[str] = []
     if empty_texts == "drop":
@@ -589,9 +622,15 @@ def load_labeled(
     frame = frame.copy()
     # object dtype keeps references to `texts`; pandas' str dtype would copy them all
     frame[text_column] = pd.Series(texts, index=frame.index, dtype=object)
-    data = LabeledData(str(path), frame, texts, labels, content_hash(path))
-    data.dropped_empty = dropped
-    return data
+    return LabeledData(str(path), frame, texts, labels, content_hash(path), dropped_empty=dropped)
+
+
+def _read_with_texts(path, encoding, needed, text_column, saudinewsnet) -> pd.DataFrame:
+    """The table, with texts rebuilt when its rows name articles instead of holding them."""
+    frame = read_table(path, encoding, needed and needed | set(REBUILD_COLUMNS))
+    if text_column not in frame and set(REBUILD_COLUMNS) <= set(frame.columns):
+        frame = rebuild_texts(frame, path, saudinewsnet, text_column)
+    return frame
 
 
 def _drop_empty_texts(

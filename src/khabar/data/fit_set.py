@@ -15,6 +15,7 @@ from khabar.data.dataset import (
     clean_labels,
     clean_texts,
     find_leakage,
+    join_labeled,
     load_labeled,
     map_labels,
     row_location,
@@ -178,6 +179,7 @@ def load_extra_train(
             needed_columns_only=True,
             empty_texts=data.empty_texts,
             id_column=data.id_column,
+            saudinewsnet=data.saudinewsnet,
         )
         field = f"data.extra_train[{i}]"
         mapped = map_labels(part, entry.labels, field) if entry.labels else part.labels
@@ -306,8 +308,7 @@ def load_train_and_test(config: ExperimentConfig) -> tuple[LabeledData, LabeledD
     Returns
     -------
     tuple of LabeledData and LabeledData or None
-        The training and test data; no test data when data.test_size is 0. Notes for the
-        report (the split, leakage) are in the training data's `notes`.
+        Training and test data (None when data.test_size is 0); report notes in `notes`.
     """
     data = config.data
     grouped = config.evaluation.grouped_metric
@@ -326,9 +327,10 @@ def load_train_and_test(config: ExperimentConfig) -> tuple[LabeledData, LabeledD
             needed_columns_only=True,  # corpus-sized files: only what training reads
             empty_texts=data.empty_texts,
             id_column=data.id_column,
+            saudinewsnet=data.saudinewsnet,
         )
 
-    train = load(data.train)
+    train = join_labeled([load(path) for path in data.train_files()])
     fit_labels(train, config)  # a blank auxiliary label fails now, before any run starts
     _note_dropped(train)
     if data.test is None and data.test_size == 0:
@@ -342,7 +344,7 @@ def load_train_and_test(config: ExperimentConfig) -> tuple[LabeledData, LabeledD
         whole = train
         train, test = split_train_test(whole, data.test_size, config.seed)
         test.notes.append(
-            f"test set: stratified {data.test_size:.0%} split of {data.train} (seed {config.seed})"
+            f"test set: stratified {data.test_size:.0%} split of {data.train_name()} (seed {config.seed})"
         )
         train.notes = [*whole.notes, *test.notes]
         train.dropped_empty = whole.dropped_empty  # the file's, counted once
@@ -389,7 +391,7 @@ def _without_leaked(config: ExperimentConfig, train: LabeledData, test: LabeledD
     keep = sorted(set(range(len(test.texts))) - set(leaked))
     if not keep:
         raise KhabarError(
-            f"{config.data.test or config.data.train}: every test text also occurs in the "
+            f"{config.data.test or config.data.train_name()}: every test text also occurs in the "
             "training data; with data.drop_leaked=true no test rows are left"
         )
     return test.subset(keep)

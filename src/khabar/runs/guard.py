@@ -65,8 +65,9 @@ def check_input_files(config: ExperimentConfig) -> None:
         (f"data.extra_train[{i}]", entry.path)
         for i, entry in enumerate(config.data.extra_train_files())
     ]
+    train = config.data.train_files()
     for field, value in (
-        ("data.train", config.data.train),
+        *((f"data.train[{i}]" if len(train) > 1 else "data.train", f) for i, f in enumerate(train)),
         ("data.test", config.data.test),
         *extra,
     ):
@@ -207,10 +208,10 @@ def describe_fit_error(exc: ValueError, config: ExperimentConfig) -> str:
     message = " ".join(str(exc).split())
     for pattern, meaning in _FEATURE_PROBLEMS.items():
         if pattern in message:
-            return f"{config.data.train}: cannot build features: {meaning} ({message})"
+            return f"{config.data.train_name()}: cannot build features: {meaning} ({message})"
     return (
         f"model.name={config.model.name} model.params={config.model.params}: fitting failed "
-        f"on {config.data.train}: {message}"
+        f"on {config.data.train_name()}: {message}"
     )
 
 

@@ -53,6 +53,8 @@ class SelectResult:
         Pool items read (with text).
     excluded : int
         Pool items left out as already labeled or listed in an exclude file.
+    same_story : int
+        Pool items left out as near-duplicates (the same story) of a labeled item.
     near_duplicates : int
         Candidates passed over as near-duplicates of an item already in the batch.
     skipped_without_text : int
@@ -67,6 +69,7 @@ class SelectResult:
     selected: int
     pool: int
     excluded: int
+    same_story: int
     near_duplicates: int
     skipped_without_text: int
     strategy: str
@@ -159,10 +162,13 @@ def excluded_rows(
 
     Returns
     -------
-    ndarray of bool
+    excluded : ndarray of bool
         True for each excluded pool row.
+    labeled : list of str
+        The normalized texts of the labeled tables' items (their own texts, or the pool's
+        for rows they name by id or URL), for `same_story_rows`.
     """
-    ids, keys = set(), set()
+    ids, keys, table_ids, labeled = set(), set(), set(), []
     for file in files:
         path = Path(file)
         if path.suffix == ".txt":
@@ -177,15 +183,53 @@ def excluded_rows(
         frame = read_table(path)
         for column in ("id", "url"):
             if column in frame:
-                ids |= {str(value) for value in frame[column].dropna()}
+                table_ids |= {str(value) for value in frame[column].dropna()}
         if "text" in frame:
-            texts = [str(t) for t in frame["text"].dropna()]
-            keys |= {text_key(t) for t in normalizer.transform(texts)}
-    by_id = pool["id"].astype(str).isin(ids)
-    if "url" in pool:
-        by_id |= pool["url"].astype(str).isin(ids)
+            texts = normalizer.transform([str(t) for t in frame["text"].dropna()])
+            keys |= {text_key(t) for t in texts}
+            labeled += texts
+    by_id, by_table = _named(pool, ids | table_ids), _named(pool, table_ids)
     by_text = np.array([text_key(t) in keys for t in normalized]) if keys else False
-    return np.asarray(by_id | by_text, dtype=bool)
+    labeled += [text for text, named in zip(normalized, by_table, strict=True) if named]
+    return np.asarray(by_id | by_text, dtype=bool), labeled
+
+
+def _named(pool: pd.DataFrame, ids: set[str]) -> np.ndarray:
+    """Which pool rows have their id (or URL) in `ids`."""
+    named = pool["id"].astype(str).isin(ids)
+    if "url" in pool:
+        named |= pool["url"].astype(str).isin(ids)
+    return named.to_numpy()
+
+
+def same_story_rows(texts: list[str], labeled: list[str], block: int = 2000) -> np.ndarray:
+    """Which texts tell the same story as a labeled item (word TF-IDF cosine over
+    NEAR_DUPLICATE): many stories run in several newspapers, and a copy of a labeled story
+    adds little and leaks across folds.
+
+    Parameters
+    ----------
+    texts : list of str
+        The candidates, normalized.
+    labeled : list of str
+        Labeled items, normalized.
+    block : int, default 2000
+        Candidates compared per sparse product (bounds memory).
+
+    Returns
+    -------
+    ndarray of bool
+        True for each candidate with a labeled near-duplicate.
+    """
+    same = np.zeros(len(texts), dtype=bool)
+    vectors = story_vectors([*texts, *labeled]) if texts and labeled else None
+    if vectors is None:
+        return same
+    candidates, known = vectors[: len(texts)], vectors[len(texts) :].T.tocsc()
+    for start in range(0, len(texts), block):
+        cosine = (candidates[start : start + block] @ known).max(axis=1).toarray().ravel()
+        same[start : start + block] = cosine > NEAR_DUPLICATE
+    return same
 
 
 def comparable_scores(scores: np.ndarray, probabilities: bool, multi_label: bool) -> np.ndarray:
@@ -469,7 +513,7 @@ def select(
     strategy, chosen, passed = _choose(pipeline is None, strategy, scored, texts, n, seed)
     batch = _batch(candidates, chosen, scored, strategy)
     config_path = _write(batch, Path(output), scored, model or "", pre_annotate)
-    counts = (len(frame), int(excluded.sum()), passed, skipped)
+    counts = (len(frame), int(excluded[0].sum()), int(excluded[1].sum()), passed, skipped)
     return SelectResult(str(output), len(batch), *counts, strategy, config_path)
 
 
@@ -478,12 +522,15 @@ def _candidates(pool, exclude, text_column: str, id_column: str, normalizer) -> 
     normalized texts."""
     frame, skipped = read_pool(pool, text_column, id_column)
     normalized = normalizer.transform(frame["text"].tolist())
-    excluded = excluded_rows(frame, normalized, exclude, normalizer)
-    candidates = frame[~excluded].reset_index(drop=True)
+    excluded, labeled = excluded_rows(frame, normalized, exclude, normalizer)
+    same_story = np.zeros_like(excluded)
+    remaining = [text for text, out in zip(normalized, excluded, strict=True) if not out]
+    same_story[~excluded] = same_story_rows(remaining, labeled)
+    candidates = frame[~(excluded | same_story)].reset_index(drop=True)
     if candidates.empty:
         raise KhabarError(f"{pool}: every item is excluded or has no text; nothing to select")
-    kept = [text for text, out in zip(normalized, excluded, strict=True) if not out]
-    return frame, skipped, excluded, candidates, kept
+    kept = [text for text, out in zip(normalized, excluded | same_story, strict=True) if not out]
+    return frame, skipped, (excluded, same_story), candidates, kept
 
 
 def _choose(cold: bool, strategy: str, scored: _Scored, texts: list[str], n: int, seed: int):

@@ -479,7 +479,7 @@ def _summary_markdown(result: SimulateResult, config: ExperimentConfig, settings
     return "\n".join([
         f"# Simulated active learning: {config.name}",
         "",
-        f"Labels revealed batch by batch from the training rows of `{config.data.train}`; "
+        f"Labels revealed batch by batch from the training rows of `{config.data.train_name()}`; "
         f"scored on {result.evaluated_on}. Metric: `{result.metric}`, mean over "
         f"{settings['repeats']} repeats (seeds {config.seed}..{config.seed + settings['repeats'] - 1}).",
         "",

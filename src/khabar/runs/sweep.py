@@ -196,7 +196,7 @@ def load_sweep(path: str | Path) -> tuple[SweepSpec, Path, list[Variant]]:
 def _absolute(config_path: Path, overrides: list[str]) -> list[str]:
     """Overrides that make every path absolute, so a worker anywhere finds the same files."""
     config = load_config(config_path, overrides)
-    fixed = [f"data.train={Path(config.data.train).resolve()}"]
+    fixed = [f"data.train={_path_list(config.data.train_files())}"]
     if config.data.test:
         fixed.append(f"data.test={Path(config.data.test).resolve()}")
     if config.data.extra_train:
@@ -207,6 +207,8 @@ def _absolute(config_path: Path, overrides: list[str]) -> list[str]:
             for entry in config.data.extra_train
         ]
         fixed.append(f"data.extra_train={json.dumps(extra)}")
+    if config.data.saudinewsnet:
+        fixed.append(f"data.saudinewsnet={Path(config.data.saudinewsnet).resolve()}")
     vectors = config.features.word_vectors
     if vectors is not None:
         fixed.append(f"features.word_vectors.corpus={Path(vectors.corpus).resolve()}")

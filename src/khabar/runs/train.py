@@ -189,7 +189,8 @@ def reuse_loaded_data():
 def _load_once(config: ExperimentConfig) -> tuple[LabeledData, LabeledData | None]:
     if _loaded is None:
         return load_train_and_test(config)
-    files = [Path(config.data.train), *([Path(config.data.test)] if config.data.test else [])]
+    files = [Path(f) for f in config.data.train_files()]
+    files += [Path(config.data.test)] if config.data.test else []
     stats = [(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
     grouped = config.evaluation.grouped_metric
     key = json.dumps(
@@ -244,7 +245,7 @@ def load_training_data(config: ExperimentConfig) -> TrainingData:
             train.labels, config.evaluation.cv_folds, config.task == "multi_label"
         )
     except KhabarError as exc:
-        raise KhabarError(f"{config.data.train}: {exc}") from None
+        raise KhabarError(f"{config.data.train_name()}: {exc}") from None
     if fold_note:
         print(f"note: {fold_note}")
     if config.features.word_vectors is not None:
@@ -601,7 +602,7 @@ def _facts(config: ExperimentConfig, data: TrainingData) -> dict[str, str]:
         "MLflow run": mlflow.active_run().info.run_id,
         "task": config.task,
         "classifier": f"{config.model.name} {config.model.params}",
-        "train": f"{config.data.train} ({len(data.train.labels)} rows)",
+        "train": f"{config.data.train_name()} ({len(data.train.labels)} rows)",
         "test": test,
         "CV": cv if evaluation.cross_validate else "none (evaluation.cross_validate: false)",
     }
