@@ -139,9 +139,50 @@ def add_second(args: argparse.Namespace) -> None:
         for url in expected
     ]
     write_jsonl(DOUBLE, rows, mode="a")
-    disagree = sum(r["first"]["primary"] != r["second"]["primary"] or r["first"]["stance"] != r["second"]["stance"]
-                   or sorted(r["first"]["topics"]) != sorted(r["second"]["topics"]) for r in rows)  # fmt: skip
-    print(f"batch {args.batch}: {len(rows)} double-read items added to {DOUBLE}; {disagree} disagree")
+    differing = sum(bool(disagree(row)) for row in rows)
+    print(f"batch {args.batch}: {len(rows)} double-read items added to {DOUBLE}; {differing} disagree")
+
+
+def disagree(row: dict) -> list[str]:
+    """The fields on which the two readers of a double-read item differ."""
+    def value(reading: dict, field: str):
+        return sorted(reading[field]) if field == "topics" else reading[field]
+
+    return [f for f in ("primary", "topics", "stance") if value(row["first"], f) != value(row["second"], f)]
+
+
+def third_sheet(args: argparse.Namespace) -> None:
+    """The double-read items the readers disagree on, with both readings in random order
+    (the third reader does not know which came first)."""
+    texts = {}
+    for folder in sorted(args.work.glob("b??")):
+        texts |= {row["id"]: row["text"] for row in read_jsonl(folder / "second_sheet.jsonl")}
+    rng = random.Random(3)
+    rows = []
+    for row in read_jsonl(DOUBLE):
+        if disagree(row) and "third" not in row:
+            readings = [{f: row[r][f] for f in ("primary", "topics", "stance")} for r in ("first", "second")]
+            rng.shuffle(readings)
+            rows.append({"id": row["url"], "text": texts[row["url"]], "reading_A": readings[0], "reading_B": readings[1]})
+    write_jsonl(args.work / "third_sheet.jsonl", rows)
+    print(f"{len(rows)} disagreements on {args.work / 'third_sheet.jsonl'}")
+
+
+def add_third(args: argparse.Namespace) -> None:
+    """Settle disagreements: the third read's labels become the item's labels."""
+    double = read_jsonl(DOUBLE)
+    expected = [row["url"] for row in double if disagree(row) and "third" not in row]
+    third = checked_labels(args.work / "third_labels.jsonl", expected)
+    for row in double:
+        if row["url"] in third:
+            row["third"] = third[row["url"]]
+    labels = read_jsonl(LABELS)
+    for row in labels:
+        if row["url"] in third:
+            row.update({f: third[row["url"]][f] for f in FIELDS}, settled_by_third_read=True)
+    write_jsonl(DOUBLE, double)
+    write_jsonl(LABELS, labels)
+    print(f"{len(third)} disagreements settled by a third read")
 
 
 def main(argv: list[str]) -> None:
@@ -155,9 +196,14 @@ def main(argv: list[str]) -> None:
     sheets.add_argument("--second", type=int, default=30)
     for command in (sheets, commands.add_parser("append"), commands.add_parser("second")):
         command.add_argument("batch", type=int)
+    for command in commands.choices.values():
         command.add_argument("--work", type=Path, default=Path("/tmp/khabar-labeling"))
+    for name in ("third-sheet", "third"):
+        commands.add_parser(name).add_argument("--work", type=Path, default=Path("/tmp/khabar-labeling"))
     args = parser.parse_args(argv)
-    {"sheets": make_sheets, "append": append_batch, "second": add_second}[args.command](args)
+    actions = {"sheets": make_sheets, "append": append_batch, "second": add_second,
+               "third-sheet": third_sheet, "third": add_third}  # fmt: skip
+    actions[args.command](args)
 
 
 if __name__ == "__main__":
