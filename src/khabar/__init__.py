@@ -9,6 +9,7 @@ result the command prints::
     model = khabar.load_model(result.model_uri)
     khabar.predict(model, "new.jsonl", "predictions.jsonl")
     khabar.evaluate(model, "labeled.jsonl", label_column="primary")
+    khabar.explain(model, ["وزير الخارجية يستقبل نظيره"], "why.jsonl")
     khabar.compare(result.run_id, other_run_id)
 
 Each name is the runs layer's function itself (`khabar.train` is `khabar.runs.train.train`),
@@ -28,6 +29,7 @@ _API = {
     "evaluate": ("khabar.runs.evaluate", "evaluate"),
     "compare": ("khabar.runs.compare", "compare"),
     "predict": ("khabar.runs.predict", "predict"),
+    "explain": ("khabar.runs.explain", "explain"),
     "load_model": ("khabar.runs.predict", "load_model"),
     "load_config": ("khabar.runs.guard", "load_config"),
     "sweep": ("khabar.runs.sweep", "run_sweep"),
@@ -36,6 +38,7 @@ _API = {
 if TYPE_CHECKING:  # for readers and type checkers; at run time __getattr__ imports them
     from khabar.runs.compare import compare
     from khabar.runs.evaluate import evaluate
+    from khabar.runs.explain import explain
     from khabar.runs.guard import load_config
     from khabar.runs.predict import load_model, predict
     from khabar.runs.sweep import run_sweep as sweep
@@ -49,4 +52,7 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'khabar' has no attribute {name!r}")
 
 
-__all__ = ["__version__", "compare", "evaluate", "load_config", "load_model", "predict", "sweep", "train"]
+__all__ = [
+    "__version__", "compare", "evaluate", "explain", "load_config", "load_model", "predict",
+    "sweep", "train",
+]  # fmt: skip

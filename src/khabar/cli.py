@@ -1,5 +1,5 @@
-"""Command line: khabar train | predict | evaluate | compare | select | sweep | ui | register |
-export | serve."""
+"""Command line: khabar train | predict | explain | evaluate | compare | select | sweep | ui |
+register | export | serve."""
 
 from __future__ import annotations
 
@@ -48,6 +48,30 @@ def _predict(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     print(f"wrote {result.rows} predictions to {args.output}")
+    return 0
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from khabar.runs.explain import explain
+
+    result = explain(
+        args.model,
+        args.input,
+        args.output,
+        top=args.top,
+        labels=args.labels,
+        text_column=args.text_column,
+        id_column=args.id_column,
+        encoding=args.encoding,
+        limit=args.limit,
+    )
+    if result.empty_rows:
+        print(
+            f"khabar: warning: {result.empty_rows} of {len(result.rows)} rows have no text: "
+            "no explanation, the reason field says why",
+            file=sys.stderr,
+        )
+    print(f"wrote {len(result.rows)} explanations to {args.output}")
     return 0
 
 
@@ -305,6 +329,23 @@ def _add_run_commands(commands) -> None:
     sweep.set_defaults(handler=_sweep)
 
 
+def _add_explain_command(commands) -> None:
+    explain = commands.add_parser(
+        "explain", help="why the model chose a label: exact n-gram contributions, on the text"
+    )
+    explain.add_argument("--model", required=True, help="runs:/…, models:/name@alias or a folder")
+    explain.add_argument("--input", required=True)
+    explain.add_argument("--output", required=True, help=".jsonl (one row per input) or .html")
+    explain.add_argument("--top", type=int, default=10, help="features per label (0: all)")
+    explain.add_argument("--label", dest="labels", action="append", default=[], metavar="L",
+                         help="also explain this label (repeatable)")  # fmt: skip
+    explain.add_argument("--text-column", default=None)
+    explain.add_argument("--id-column", default="id", help="the column naming rows (default id)")
+    explain.add_argument("--encoding", default="utf-8")
+    explain.add_argument("--limit", type=int, default=None, help="explain the first N rows only")
+    explain.set_defaults(handler=_explain)
+
+
 def _add_compare_command(commands) -> None:
     compare = commands.add_parser(
         "compare", help="is B better than A? paired tests on the same items, with intervals"
@@ -426,6 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="khabar", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     _add_run_commands(commands)
+    _add_explain_command(commands)
     _add_compare_command(commands)
     _add_labeling_commands(commands)
     _add_reuse_commands(commands)

@@ -120,6 +120,7 @@ MODEL_VARIANTS = [
 # The non-default types those models name, written out by hand.
 MODEL_TYPES_TRUSTED = {
     "khabar.model.classifiers.MultiLabelOneVsRest",
+    "khabar.model.features.CompactTfidfVectorizer",
     "khabar.model.features.SparseUnion",
     "khabar.model.normalize.ArabicNormalizer",
     "sklearn.calibration._CalibratedClassifier",

@@ -396,11 +396,24 @@ class CharNgramTfidf(TransformerMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.chunk_chars = chunk_chars
 
-    # The lookup tables are rebuilt from the fitted arrays on first use, never saved.
+    # The lookup tables and the n-gram dict are rebuilt from the fitted arrays on first
+    # use, never saved: the saved state is numpy arrays and numbers only.
     def __getstate__(self):
-        state = super().__getstate__()
+        state = dict(super().__getstate__())  # a copy: object.__getstate__ gives __dict__
         state.pop("_tables", None)
+        state.pop("_vocabulary", None)
         return state
+
+    @property
+    def vocabulary_(self) -> dict[str, int]:
+        """The column of each n-gram, as scikit-learn's `TfidfVectorizer.vocabulary_`.
+
+        Built from the fitted arrays (`get_feature_names_out`) when first read.
+        """
+        if "_vocabulary" not in self.__dict__:
+            names = self.get_feature_names_out().tolist()  # NotFittedError when unfitted
+            self._vocabulary = dict(zip(names, range(len(names)), strict=True))
+        return self._vocabulary
 
     def __sklearn_tags__(self):
         """scikit-learn's tags: a 1-D sequence of texts in."""
@@ -541,7 +554,8 @@ class CharNgramTfidf(TransformerMixin, BaseEstimator):
         self._check_params()
         texts = as_text_list(X)
         chunks = self._chunks(texts)
-        for name in (*_FITTED, "_tables"):  # a failed refit leaves no stale half
+        # a failed refit leaves no stale half
+        for name in (*_FITTED, "_tables", "_vocabulary"):
             self.__dict__.pop(name, None)
         self._fit_alphabet(chunks)
         self._build_tables()

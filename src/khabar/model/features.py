@@ -10,10 +10,61 @@ from sklearn.pipeline import FeatureUnion
 from khabar.data.config import FeaturesConfig, TfidfConfig
 from khabar.model.char_ngrams import ENGINE_SETTING, CharNgramTfidf
 from khabar.model.compiled import require_numba
+from khabar.model.packed_strings import pack_strings, unpack_strings
 from khabar.model.word_vectors import WordVectorFeatures
 
 
-def build_vectorizer(settings: TfidfConfig) -> TfidfVectorizer | CharNgramTfidf:
+class CompactTfidfVectorizer(TfidfVectorizer):
+    """scikit-learn's TfidfVectorizer, saved compactly: the same estimator, the same
+    parameters and the same matrix, but its fitted vocabulary is saved as arrays.
+
+    skops writes the `vocabulary_` dict as one JSON node per n-gram: hundreds of thousands
+    of them made a model file of ~90 MB that took seconds to load. Saved (by skops, pickle
+    or copy), the vocabulary is the n-grams in column order, packed into a UTF-8 byte
+    array and their ends (`khabar.model.packed_strings`); the dict is rebuilt on load, so
+    `vocabulary_` and `get_feature_names_out` work as before. State that prediction never
+    reads (scikit-learn's `stop_words_`, the `_stop_words_id` cache) is not saved.
+
+    Parameters
+    ----------
+    **params
+        Those of `sklearn.feature_extraction.text.TfidfVectorizer`.
+
+    Attributes
+    ----------
+    vocabulary_ : dict of str to int
+        The n-gram of each column, as TfidfVectorizer's.
+    idf_ : ndarray of shape (n_features,)
+        As TfidfVectorizer's.
+
+    See Also
+    --------
+    sklearn.feature_extraction.text.TfidfVectorizer : What it is, in all but its state.
+    """
+
+    def __getstate__(self) -> dict:
+        state = dict(super().__getstate__())  # a copy: object.__getstate__ gives __dict__
+        for name in ("stop_words_", "_stop_words_id"):  # never read after fit
+            state.pop(name, None)
+        vocabulary = state.pop("vocabulary_", None)
+        if vocabulary is not None:
+            terms, columns = list(vocabulary), np.fromiter(vocabulary.values(), np.int64)
+            order = np.argsort(columns)
+            if not np.array_equal(columns[order], np.arange(len(columns))):
+                raise ValueError("vocabulary_ must map its n-grams to the columns 0..n-1")
+            packed = pack_strings([terms[i] for i in order.tolist()])
+            state["vocabulary_bytes_"], state["vocabulary_ends_"] = packed
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        state = dict(state)
+        if "vocabulary_bytes_" in state:
+            terms = unpack_strings(state.pop("vocabulary_bytes_"), state.pop("vocabulary_ends_"))
+            state["vocabulary_"] = dict(zip(terms, range(len(terms)), strict=True))
+        super().__setstate__(state)
+
+
+def build_vectorizer(settings: TfidfConfig) -> CompactTfidfVectorizer | CharNgramTfidf:
     """The TF-IDF step of one n-gram block.
 
     Parameters
@@ -23,8 +74,9 @@ def build_vectorizer(settings: TfidfConfig) -> TfidfVectorizer | CharNgramTfidf:
 
     Returns
     -------
-    TfidfVectorizer or CharNgramTfidf
-        scikit-learn's vectorizer, or khabar's compiled one for ``engine: fast``.
+    CompactTfidfVectorizer or CharNgramTfidf
+        scikit-learn's vectorizer (saved compactly), or khabar's compiled one for
+        ``engine: fast``.
     """
     shared = {
         "analyzer": settings.analyzer,
@@ -37,7 +89,7 @@ def build_vectorizer(settings: TfidfConfig) -> TfidfVectorizer | CharNgramTfidf:
     if settings.engine == "fast":
         require_numba(ENGINE_SETTING)
         return CharNgramTfidf(**shared, dtype=settings.dtype, n_jobs=settings.n_jobs)
-    return TfidfVectorizer(
+    return CompactTfidfVectorizer(
         **shared,
         dtype=np.float32 if settings.dtype == "float32" else np.float64,
         # Texts arrive normalized; lowercasing only touches Latin script.

@@ -250,6 +250,125 @@ def normalize_text(text: str, steps: Iterable[str]) -> str:
     return text
 
 
+# The same steps as edits that keep each character's place in the input, so that spans
+# found in normalized text point at the user's own characters (khabar explain). A step that
+# maps each character to one character runs as it is; any other is a list of (pattern,
+# replacement, attach); `attach`: a removed character (a mark, a tatweel) belongs to the
+# character before it. Tested to give normalize_text's output.
+_LEADING_SPACE = re.compile(r"\A\s+")
+_TRAILING_SPACE = re.compile(r"\s+\Z")
+_SPACE_RUNS = re.compile(r"\s{2,}|[^\S ]")  # as _WHITESPACE -> " ", skipping lone spaces
+_UNDERSCORE = re.compile("_")
+_ONE_FOR_ONE = {"unify_alef", "alef_maqsura_to_ya", "teh_marbuta_to_heh", "arabic_digits_to_ascii"}
+_OFFSET_EDITS: dict[str, tuple[tuple[re.Pattern, str | Callable, bool], ...]] = {
+    "remove_diacritics": ((_DIACRITICS, "", True),),
+    "remove_tatweel": ((_TATWEEL, "", True),),
+    "remove_hashtag_signs": ((_HASHTAG_SIGN, "", False), (_UNDERSCORE, " ", False)),
+    "remove_mentions": ((_MENTION, " ", False),),
+    "remove_urls": ((_URL, " ", False),),
+    "remove_emoji": ((_EMOJI, " ", False),),
+    "collapse_whitespace": (
+        (_LEADING_SPACE, "", False),
+        (_TRAILING_SPACE, "", False),
+        (_SPACE_RUNS, " ", False),
+    ),
+}
+
+
+def edit_with_offsets(
+    text: str,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    pattern: re.Pattern,
+    replacement: str | Callable[[re.Match], str],
+    attach: bool = False,
+) -> tuple[str, np.ndarray, np.ndarray]:
+    """``pattern.sub(replacement, text)``, carrying each character's span in the input.
+
+    Parameters
+    ----------
+    text : str
+        The text so far.
+    starts, ends : ndarray of int of shape (len(text),)
+        Character i of `text` came from ``input[starts[i]:ends[i]]``.
+    pattern : re.Pattern
+        What to replace (no empty matches).
+    replacement : str or callable
+        The replacement, or a function of the match that returns it.
+    attach : bool, default=False
+        A match replaced by nothing joins the span of the character before it.
+
+    Returns
+    -------
+    text : str
+        The edited text.
+    starts, ends : ndarray of int
+        The spans of its characters: a replacement as long as its match keeps the match's
+        spans one by one; any other covers the whole match.
+    """
+    pieces, start_parts, end_parts, attached = [], [], [], []
+    position = length = 0
+    resized = False
+    for match in pattern.finditer(text):
+        a, b = match.span()
+        new = replacement if isinstance(replacement, str) else replacement(match)
+        pieces += [text[position:a], new]
+        length += a - position
+        if len(new) == b - a:  # one for one: each character keeps its own span
+            start_parts += [starts[position:b]]
+            end_parts += [ends[position:b]]
+        else:
+            resized = True
+            start_parts += [starts[position:a], np.full(len(new), starts[a])]
+            end_parts += [ends[position:a], np.full(len(new), ends[b - 1])]
+            if not new and attach and length:
+                attached.append((length - 1, ends[b - 1]))
+        length += len(new)
+        position = b
+    if not pieces:
+        return text, starts, ends
+    pieces.append(text[position:])
+    if not resized:
+        return "".join(pieces), starts, ends
+    new_starts = np.concatenate([*start_parts, starts[position:]])
+    new_ends = np.concatenate([*end_parts, ends[position:]])
+    for index, end in attached:
+        new_ends[index] = max(new_ends[index], end)
+    return "".join(pieces), new_starts, new_ends
+
+
+def normalize_with_offsets(text: str, steps: Iterable[str]) -> tuple[str, np.ndarray, np.ndarray]:
+    """`normalize_text`, and where each character of the result came from in `text`.
+
+    Parameters
+    ----------
+    text : str
+        Any text.
+    steps : iterable of str
+        Names of steps in `STEPS`.
+
+    Returns
+    -------
+    normalized : str
+        Exactly ``normalize_text(text, steps)``.
+    starts, ends : ndarray of int64 of shape (len(normalized),)
+        Character i of `normalized` came from ``text[starts[i]:ends[i]]``: a letter from
+        itself (with the marks and tatweel removed after it), a space that replaced a URL,
+        mention, emoji or run of whitespace from all of it.
+    """
+    starts = np.arange(len(text), dtype=np.int64)
+    ends = starts + 1
+    for name in steps:
+        if name in _ONE_FOR_ONE:  # each character becomes one: the spans stay
+            text = STEPS[name](text)
+            continue
+        if name == "remove_hashtag_signs" and "#" not in text:
+            continue  # the step splits words at "_" only in a text with a hashtag
+        for pattern, replacement, attach in _OFFSET_EDITS[name]:
+            text, starts, ends = edit_with_offsets(text, starts, ends, pattern, replacement, attach)
+    return text, starts, ends
+
+
 def as_text_list(X, column: str | None = None) -> list[str]:
     """The texts of `X` as a list of str: what every text step of khabar reads.
 

@@ -40,6 +40,7 @@ from khabar.data.config import NormalizeConfig, WordVectorsConfig
 from khabar.data.dataset import clean_texts, content_hash, read_table
 from khabar.errors import KhabarError
 from khabar.model.normalize import ArabicNormalizer, as_text_list
+from khabar.model.packed_strings import pack_strings, unpack_strings
 
 DEFAULT_FOLDER = Path(".khabar-cache") / "word_vectors"
 # The word tokens that get a vector: what scikit-learn's word analyzer counts.
@@ -398,7 +399,20 @@ class WordVectorFeatures(TransformerMixin, BaseEstimator):
         self.weight = weight
         self.normalize = normalize
 
+    def __getstate__(self) -> dict:
+        # The words are saved packed (UTF-8 bytes and ends): as a fixed-width str array
+        # each word took 4 bytes per character of the longest word.
+        state = dict(super().__getstate__())  # a copy: object.__getstate__ gives __dict__
+        words = state.pop("words_", None)
+        if words is not None:
+            state["words_bytes_"], state["words_ends_"] = pack_strings(words.tolist())
+        return state
+
     def __setstate__(self, state: dict) -> None:
+        state = dict(state)
+        if "words_bytes_" in state:
+            words = unpack_strings(state.pop("words_bytes_"), state.pop("words_ends_"))
+            state["words_"] = np.asarray(words, dtype=str)
         # Steps saved before the parameters were explicit hold them in one `settings` dict.
         if "settings" in state:
             settings = state.pop("settings") or {}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sklearn.pipeline import Pipeline
 
-from khabar.errors import KhabarError
+from khabar.errors import KhabarError, first_line
 from khabar.version import __version__
 
 
@@ -146,8 +146,8 @@ def load_skops(path: Path) -> Pipeline:
     Raises
     ------
     KhabarError
-        The file is missing, unreadable, names a type outside the policy, or holds
-        something other than a Pipeline.
+        The file is missing, unreadable, names a type outside the policy, holds state its
+        classes refuse, or holds something other than a Pipeline.
     """
     path = Path(path)
     if not path.is_file():
@@ -164,7 +164,10 @@ def load_skops(path: Path) -> Pipeline:
             f"{path}: refusing to load untrusted type(s) {refused}; a khabar model holds only "
             f"classes from {', '.join(p.rstrip('.') for p in TRUSTED_MODULE_PREFIXES)}"
         )
-    model = _skops_io().load(path, trusted=needed)
+    try:
+        model = _skops_io().load(path, trusted=needed)
+    except Exception as exc:  # damaged state: a step's own checks raise (e.g. ValueError)
+        raise KhabarError(f"{path}: cannot load the model: {first_line(exc)}") from None
     if not isinstance(model, Pipeline):
         raise KhabarError(f"{path}: holds a {type(model).__name__}, not a scikit-learn Pipeline")
     return model

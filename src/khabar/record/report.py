@@ -89,6 +89,11 @@ class ReportInputs:
         Rows in the table of the most confidently misclassified items.
     ids : list of str or None, default None
         Names of the scored rows (data.id_column), when known; else rows are numbered.
+    mistake_ngrams : dict of int to list of (str, str, float), default {}
+        For rows of the misclassified table (by position), the n-grams that pushed the
+        wrong label most: (n-gram, block, contribution); a column when there are any.
+    mistake_ngrams_note : str, default ""
+        What those contributions are, said under the table.
     """
 
     title: str
@@ -108,6 +113,8 @@ class ReportInputs:
     notes: list[str] = field(default_factory=list)
     misclassified_examples: int = 15
     ids: list[str] | None = None  # names of the scored rows (data.id_column), when known
+    mistake_ngrams: dict[int, list[tuple[str, str, float]]] = field(default_factory=dict)
+    mistake_ngrams_note: str = ""
 
 
 def _excerpt(text: str, limit: int = 110) -> str:
@@ -116,24 +123,86 @@ def _excerpt(text: str, limit: int = 110) -> str:
     return flat.replace("|", "\\|")
 
 
-def _misclassified_rows(inputs: ReportInputs) -> list[str]:
+@dataclass
+class Mistake:
+    """One misclassified scored row, as the report's table shows it.
+
+    Attributes
+    ----------
+    score : float
+        The model's score for `label` (its absolute value for a multi-label row).
+    row : int
+        The row's position among the scored rows.
+    gold, predicted : str
+        The gold and predicted labels as shown (lists joined by ", ").
+    label : str
+        The wrong label whose score is shown: the prediction; for a multi-label row the
+        most confidently wrong of its labels.
+    missed : bool
+        `label` is a gold label the model left out (multi-label), not a wrong one it chose.
+    """
+
+    score: float
+    row: int
+    gold: str
+    predicted: str
+    label: str
+    missed: bool = False
+
+
+def confident_mistakes(inputs: ReportInputs) -> list[Mistake]:
+    """The misclassified scored rows, most confident first, as many as the table shows.
+
+    Parameters
+    ----------
+    inputs : ReportInputs
+        The report's rows, labels and scores.
+
+    Returns
+    -------
+    list of Mistake
+        At most `inputs.misclassified_examples`.
+    """
     index = {label: k for k, label in enumerate(inputs.labels)}
     wrong = []
     for i, (gold, pred) in enumerate(zip(inputs.y_true, inputs.y_pred, strict=True)):
         if inputs.multi_label:
             if set(gold) == set(pred):
                 continue
-            errors = set(gold) ^ set(pred)
-            score = max(abs(inputs.scores[i, index[label]]) for label in errors if label in index)
-            wrong.append((score, i, ", ".join(gold) or "—", ", ".join(pred) or "—"))
+            errors = [label for label in sorted(set(gold) ^ set(pred)) if label in index]
+            label = max(errors, key=lambda name: abs(inputs.scores[i, index[name]]))
+            score = abs(inputs.scores[i, index[label]])
+            wrong.append(Mistake(score, i, ", ".join(gold) or "—", ", ".join(pred) or "—",
+                                 label, label in gold))  # fmt: skip
         elif gold != pred:
-            wrong.append((inputs.scores[i, index[pred]], i, gold, pred))
-    wrong.sort(key=lambda item: -item[0])
-    return [
-        f"| {inputs.ids[i] if inputs.ids else i + 1} | {_excerpt(inputs.texts[i])} | {gold} | "
-        f"{pred} | {score:.3f} |"
-        for score, i, gold, pred in wrong[: inputs.misclassified_examples]
-    ]
+            wrong.append(Mistake(inputs.scores[i, index[pred]], i, gold, pred, pred))
+    wrong.sort(key=lambda mistake: -mistake.score)
+    return wrong[: inputs.misclassified_examples]
+
+
+def _ngram_cell(inputs: ReportInputs, mistake: Mistake) -> str:
+    grams = inputs.mistake_ngrams.get(mistake.row, [])
+    shown = []
+    for gram, block, contribution in grams:
+        text = gram if block.startswith("word") else gram.replace(" ", "\u2423")
+        shown.append(f"`{text}` {contribution:+.3f}".replace("|", "\\|"))
+    if inputs.multi_label and shown:
+        shown[0] = f"{mistake.label} ({'missed' if mistake.missed else 'wrong'}): {shown[0]}"
+    return ", ".join(shown)
+
+
+def _misclassified_rows(inputs: ReportInputs) -> list[str]:
+    rows = []
+    for mistake in confident_mistakes(inputs):
+        i = mistake.row
+        cells = [
+            str(inputs.ids[i] if inputs.ids else i + 1), _excerpt(inputs.texts[i]),
+            mistake.gold, mistake.predicted, f"{mistake.score:.3f}",
+        ]  # fmt: skip
+        if inputs.mistake_ngrams:
+            cells.append(_ngram_cell(inputs, mistake))
+        rows.append("| " + " | ".join(cells) + " |")
+    return rows
 
 
 def with_interval(value: float, interval: tuple[float, float] | None) -> str:
@@ -176,14 +245,20 @@ def _summary(inputs: ReportInputs, figures: list[str]) -> str:
                   "the out-of-fold predictions of every fold and repeat scored together."]  # fmt: skip
     lines += ["", "## Figures", ""] + [f"![{name}]({name})" for name in figures]
     rows = _misclassified_rows(inputs)
+    header = f"| {'id' if inputs.ids else 'row'} | text | gold | predicted | score |"
+    note = []
+    if inputs.mistake_ngrams:
+        header += " n-grams that pushed it |"
+        note = [inputs.mistake_ngrams_note] if inputs.mistake_ngrams_note else []
     lines += [
         "",
         "## Most confidently misclassified test items",
         "",
         f"Score: the model's {inputs.score_kind} for the wrong label.",
+        *note,
         "",
-        f"| {'id' if inputs.ids else 'row'} | text | gold | predicted | score |",
-        "|---|---|---|---|---|",
+        header,
+        "|---" * header.count(" |") + "|",
     ] + (rows or ["| | (none) | | | |"])
     return "\n".join(lines) + "\n"
 

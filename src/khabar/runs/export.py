@@ -129,7 +129,8 @@ def _write_export(folder: Path, pipeline, provenance: dict[str, Any]) -> None:
             "labels": class_labels(pipeline),
             "multi_label": is_multi_label(pipeline),
             "text_column": pipeline.named_steps["normalize"].text_column,
-            "skops_trusted_types": model_files.types_to_trust(pipeline),
+            # read from the file just written, rather than serializing the model once more
+            "skops_trusted_types": sorted(model_files.untrusted_types(model_file)),
             "versions": running_versions(),
             **provenance,
         },

@@ -7,17 +7,18 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import mlflow
 import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from khabar.data.dataset import clean_labels, clean_texts, read_table, texts_or_reasons
 from khabar.errors import KhabarError, first_line
+from khabar.model.decision import best_classes
+from khabar.model.linear_svm import FastLinearSVC
+from khabar.model.nbsvm import NBSVMClassifier
 from khabar.model.pipeline import class_labels, class_scores, is_multi_label, predict_labels
 from khabar.record import model_files
 from khabar.record.model_info import check_model_folder
-from khabar.record.tracking import tracking_uri
 
 
 def _model_file(folder: Path) -> Path:
@@ -64,12 +65,36 @@ def load_model(uri_or_dir: str | Path) -> Pipeline:
         raise KhabarError(
             f"model not found: {uri} (expected a folder, a .skops file or an MLflow URI)"
         )
+    return model_files.load_skops(_model_file(_download(uri)))
+
+
+def _download(uri: str) -> Path:
+    """The local folder of an MLflow model."""
+    # Imported here: a model folder is predicted without MLflow's second of imports.
+    import mlflow
+
+    from khabar.record.tracking import tracking_uri
+
     mlflow.set_tracking_uri(tracking_uri())
     try:
-        folder = mlflow.artifacts.download_artifacts(artifact_uri=uri)
+        return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
     except Exception as exc:  # MLflow raises several types for a missing run or model
         raise KhabarError(f"cannot load model {uri}: {first_line(exc)}") from None
-    return model_files.load_skops(_model_file(Path(folder)))
+
+
+# Classifiers whose predict is `best_classes` of their own decision values: scored once.
+_LABELS_FROM_DECISION = (FastLinearSVC, NBSVMClassifier)
+
+
+def _labels_and_scores(model: Pipeline, features) -> tuple[list, np.ndarray]:
+    """The predicted labels and the class scores of featurized rows."""
+    step = model[-1]
+    classifier = Pipeline([("classifier", step)])
+    scores, kind = class_scores(classifier, features)
+    if kind == "decision" and type(step) in _LABELS_FROM_DECISION:
+        # the same labels as predict, without computing the decision values twice
+        return [str(label) for label in best_classes(step.classes_, scores)], scores
+    return predict_labels(classifier, features), scores
 
 
 def _text_column(model: Pipeline, frame: pd.DataFrame, text_column: str | None) -> str:
@@ -85,7 +110,8 @@ def _model_inputs(
     """The model's input columns for `rows` of `frame`: the texts, and the columns the model
     reads besides the text (e.g. Mawqif's `target`), from the same file."""
     normalize = model.named_steps["normalize"]
-    inputs = pd.DataFrame({normalize.text_column: texts})
+    # object dtype: pandas' own str dtype would copy every text once more
+    inputs = pd.DataFrame({normalize.text_column: pd.Series(texts, dtype=object)})
     for extra in getattr(normalize, "keep_columns", ()):
         if extra not in frame.columns:
             raise KhabarError(
@@ -141,12 +167,11 @@ def predict_frame(
     predicted: list = [None] * len(texts)
     scores = np.full((len(texts), len(labels)), np.nan)
     if present:  # featurize once: predictions and scores come from the same matrix
-        classifier = Pipeline([("classifier", model[-1])])
-        features = model[:-1].transform(inputs)
-        for i, label in zip(present, predict_labels(classifier, features), strict=True):
+        found, scores[present] = _labels_and_scores(model, model[:-1].transform(inputs))
+        for i, label in zip(present, found, strict=True):
             predicted[i] = label
-        scores[present] = class_scores(classifier, features)[0]
     output = frame[[c for c in (id_column, "line") if c in frame.columns]].reset_index(drop=True)
+    output.attrs = {}  # pandas would deep-copy the input's line numbers at every step below
     output["prediction"] = predicted
     for k, label in enumerate(labels):
         output[f"score_{label}"] = scores[:, k].round(6)
@@ -241,6 +266,33 @@ def _write_to(frame: pd.DataFrame, temporary: Path, suffix: str) -> None:
         frame.to_parquet(temporary, index=False)
 
 
+def _read_input(
+    path: str | Path, encoding: str, model: Pipeline, text_column: str | None, id_column: str
+) -> pd.DataFrame:
+    """The input file; of a JSONL file whose first record has the text column, only the
+    fields prediction reads (a corpus's other fields, such as a copy of each text, are
+    never held)."""
+    normalize = model.named_steps["normalize"]
+    column = text_column or normalize.text_column
+    if column not in _first_keys(Path(path), encoding):  # any other file, or a fallback
+        return read_table(path, encoding)
+    wanted = {column, id_column, "line", *getattr(normalize, "keep_columns", ())}
+    return read_table(path, encoding, columns=wanted)
+
+
+def _first_keys(path: Path, encoding: str) -> set[str]:
+    """The keys of a JSONL file's first record; empty for anything else."""
+    if path.suffix.lower() != ".jsonl":
+        return set()
+    try:
+        with open(path, encoding=encoding, errors="replace") as handle:
+            line = next((line for line in handle if line.strip()), "")
+        record = json.loads(line)
+    except (OSError, ValueError, LookupError):  # read_table names the problem
+        return set()
+    return set(record) if isinstance(record, dict) else set()
+
+
 @dataclass
 class PredictionResult:
     """What `predict` returns and `khabar predict` reports.
@@ -309,7 +361,7 @@ def predict(
     if isinstance(data, pd.DataFrame | list):
         frame, name = pd.DataFrame({"text": data}) if isinstance(data, list) else data, "input"
     else:
-        frame, name = read_table(data, encoding), str(data)
+        frame, name = _read_input(data, encoding, pipeline, text_column, id_column), str(data)
     predictions = predict_frame(pipeline, frame, name, text_column, id_column=id_column)
     if output is not None:
         write_table(predictions, output)

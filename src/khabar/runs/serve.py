@@ -1,5 +1,6 @@
 """Serve a model over HTTP with MLflow's scoring protocol (POST /invocations), loading it
-through khabar's trust policy and answering exactly what `khabar predict` writes."""
+through khabar's trust policy and answering exactly what `khabar predict` writes; POST
+/explain answers the rows `khabar explain` writes."""
 
 from __future__ import annotations
 
@@ -7,16 +8,20 @@ import io
 import ipaddress
 import json
 import sys
+from collections.abc import Sequence
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from khabar.errors import KhabarError
 from khabar.model.pipeline import class_labels, is_multi_label
+from khabar.record.explain import Explainer
 from khabar.record.model_info import running_versions
+from khabar.runs.explain import explain_frame, explanation_rows
 from khabar.runs.predict import json_records, load_model, predict_frame
 
 MAX_BODY_BYTES = 32 * 1024 * 1024  # a batch of news texts, not a corpus: send corpora in parts
@@ -102,6 +107,40 @@ def predictions(model: Pipeline, frame: pd.DataFrame) -> list[dict[str, Any]]:
     return json_records(predict_frame(model, frame, REQUEST_NAME))
 
 
+def explanations(
+    explainer: Explainer, frame: pd.DataFrame, *, top: int = 10, labels: Sequence[str] = ()
+) -> list[dict[str, Any]]:
+    """The answer to POST /explain: exactly the rows `khabar explain` writes to JSONL.
+
+    Parameters
+    ----------
+    explainer : Explainer
+        The served model's explainer.
+    frame : DataFrame
+        The request's rows, as `request_frame` returns them.
+    top : int, default=10
+        Features listed per label (0: all), from the query (``?top=5``).
+    labels : sequence of str, default=()
+        Labels to explain besides the predicted one (``?label=security``, repeatable).
+
+    Returns
+    -------
+    list of dict
+        One JSON-ready row per request row (see `khabar.runs.explain.explanation_rows`).
+
+    Raises
+    ------
+    KhabarError
+        A negative `top`, a label the model lacks, rows without a column the model reads.
+    """
+    if top < 0:
+        raise KhabarError(f"{REQUEST_NAME}: top must be 0 (all features) or more")
+    if frame.empty:
+        return []
+    explained = explain_frame(explainer, frame, REQUEST_NAME, labels=labels)
+    return explanation_rows(explainer, frame, explained, top=top, id_column="id")
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _ModelServer
     protocol_version = "HTTP/1.1"
@@ -128,10 +167,8 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._error(HTTPStatus.NOT_FOUND, f"no such path {self.path}; POST /invocations")
 
-    def do_POST(self) -> None:
-        if self.path != "/invocations":
-            self._error(HTTPStatus.NOT_FOUND, f"no such path {self.path}; POST /invocations")
-            return
+    def _body(self) -> bytes | None:
+        """The request body; None (after an error reply) when its length is unusable."""
         try:
             length = int(self.headers.get("Content-Length", "0"))
         except ValueError:
@@ -142,11 +179,26 @@ class _Handler(BaseHTTPRequestHandler):
                 HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
                 f"body must be 0..{MAX_BODY_BYTES} bytes with a Content-Length",
             )
+            return None
+        return self.rfile.read(length)
+
+    def do_POST(self) -> None:
+        url = urlsplit(self.path)
+        if url.path not in ("/invocations", "/explain"):
+            self.close_connection = True  # the body is not read: it must not pass for a request
+            self._error(
+                HTTPStatus.NOT_FOUND, f"no such path {self.path}; POST /invocations or /explain"
+            )
             return
-        body = self.rfile.read(length)
+        body = self._body()
+        if body is None:
+            return
         content_type = self.headers.get("Content-Type", "application/json")
         try:
             frame = request_frame(body, content_type, self.server.text_column)
+            if url.path == "/explain":
+                self._reply(HTTPStatus.OK, {"explanations": self._explain(frame, url.query)})
+                return
             rows = predictions(self.server.model, frame)
             empty = sum(row.get("reason") is not None for row in rows)
             if empty:  # as khabar predict does: one line with the count
@@ -161,6 +213,16 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # the server stays up; the caller learns what failed
             self._error(HTTPStatus.INTERNAL_SERVER_ERROR, f"{type(exc).__name__}: {exc}")
 
+    def _explain(self, frame: pd.DataFrame, query: str) -> list[dict[str, Any]]:
+        options = parse_qs(query)
+        try:
+            top = int(options.get("top", ["10"])[-1])
+        except ValueError:
+            raise KhabarError(f"{REQUEST_NAME}: top must be a whole number") from None
+        return explanations(
+            self.server.explainer(), frame, top=top, labels=options.get("label", [])
+        )
+
 
 class _ModelServer(ThreadingHTTPServer):
     daemon_threads = True
@@ -168,6 +230,7 @@ class _ModelServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], model: Pipeline, source: str) -> None:
         super().__init__(address, _Handler)
         self.model = model
+        self._explainer: Explainer | None = None
         self.text_column = model.named_steps["normalize"].text_column
         self.description = {
             "model": source,
@@ -176,6 +239,13 @@ class _ModelServer(ThreadingHTTPServer):
             "text_column": self.text_column,
             "versions": running_versions(),
         }
+
+    def explainer(self) -> Explainer:
+        """The model's explainer, made at the first /explain request (feature names and
+        weights are read once, not per request)."""
+        if self._explainer is None:
+            self._explainer = Explainer(self.model)
+        return self._explainer
 
 
 def make_server(model_uri: str, host: str = "127.0.0.1", port: int = 8080) -> _ModelServer:
@@ -229,7 +299,8 @@ def is_loopback(host: str) -> bool:
 
 
 def serve(model_uri: str, host: str = "127.0.0.1", port: int = 8080) -> None:
-    """Serve a model over HTTP until Ctrl-C: POST /invocations, GET /ping, /health, /version.
+    """Serve a model over HTTP until Ctrl-C: POST /invocations, /explain, GET /ping, /health,
+    /version.
 
     A host other than a loopback address gets a warning: there is no authentication.
 

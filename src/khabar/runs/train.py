@@ -37,6 +37,7 @@ from khabar.model.pipeline import (
 )
 from khabar.model.word_vectors import load_or_train
 from khabar.record import model_files
+from khabar.record.explain import Explainer, pushing_ngrams
 from khabar.record.metrics import compute_metrics
 from khabar.record.predictions import (
     Manifest,
@@ -47,7 +48,7 @@ from khabar.record.predictions import (
     log_predictions,
     prediction_table,
 )
-from khabar.record.report import ReportInputs, timestamped_name, write_report
+from khabar.record.report import ReportInputs, confident_mistakes, timestamped_name, write_report
 from khabar.record.resampling import MetricSpace
 from khabar.record.tracking import RESOLVED_CONFIG_ARTIFACT, connect, flatten
 from khabar.runs.cross_validation import OutOfFold, choose_folds, cross_validate
@@ -631,6 +632,60 @@ def _report_inputs(config, data, fitted, scored, cv_summary, intervals) -> Repor
     )
 
 
+def mistake_ngrams(
+    config: ExperimentConfig, data: TrainingData, fitted: FittedModel, inputs: ReportInputs
+) -> tuple[dict[int, list[tuple[str, str, float]]], str]:
+    """For the report's most confidently misclassified rows: the three n-grams that pushed
+    the wrong label most, exact contributions of the final model.
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+        The experiment.
+    data : TrainingData
+        The run's data.
+    fitted : FittedModel
+        The final model and the test rows' features.
+    inputs : ReportInputs
+        The report's rows and scores (they pick the misclassified rows).
+
+    Returns
+    -------
+    ngrams : dict of int to list of (str, str, float)
+        By scored row: (n-gram, block, contribution), strongest first; {} when the model
+        cannot be explained exactly or nothing is misclassified.
+    note : str
+        What the contributions are, for the report.
+    """
+    mistakes = confident_mistakes(inputs)
+    try:
+        explainer = Explainer(fitted.pipeline) if mistakes else None
+    except KhabarError:
+        explainer = None
+    if explainer is None:
+        return {}, ""
+    rows = [mistake.row for mistake in mistakes]
+    if data.test is not None:  # the very features the scores came from
+        X = fitted.test_features[rows]
+    else:
+        X = fitted.pipeline[:-1].transform(model_inputs(data.scored, config).iloc[rows])
+    scores = explainer.row_scores(X)
+    found = {}
+    for k, mistake in enumerate(mistakes):
+        one = explainer.label_explanation(X, k, mistake.label, scores)
+        found[mistake.row] = pushing_ngrams(explainer, one, 3, -1 if mistake.missed else 1)
+    note = (
+        f"N-grams: the three that pushed the wrong label most (a missed label: away from it), "
+        f"value × weight in the {explainer.form.explained}; `khabar explain` shows them all."
+    )
+    if data.test is None:
+        note += (
+            " Out of fold, the prediction came from a CV fold's model; the n-grams are the "
+            "final model's (refit on every training row), which may predict otherwise."
+        )
+    return found, note
+
+
 def write_run_report(
     config: ExperimentConfig,
     data: TrainingData,
@@ -670,9 +725,9 @@ def write_run_report(
     """
     if not config.evaluation.write_report:
         return report_dir
-    files = write_report(
-        report_dir, _report_inputs(config, data, fitted, scored, cv_summary, intervals)
-    )
+    inputs = _report_inputs(config, data, fitted, scored, cv_summary, intervals)
+    inputs.mistake_ngrams, inputs.mistake_ngrams_note = mistake_ngrams(config, data, fitted, inputs)
+    files = write_report(report_dir, inputs)
     for path in files:
         mlflow.log_artifact(str(path), artifact_path="report")
     return files[0].parent if files else report_dir
