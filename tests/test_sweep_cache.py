@@ -181,7 +181,7 @@ def test_sweep_runs_children_under_a_parent_and_ranks_them(workdir, capsys, monk
     reads = []
     real_load = khabar.runs.train.load_train_and_test
     monkeypatch.setattr(
-        khabar.runs.train, "load_train_and_test", lambda c: reads.append(1) or real_load(c)
+        khabar.runs.train, "load_train_and_test", lambda c, *rest: reads.append(1) or real_load(c, *rest)
     )
     sweep = write_sweep(workdir, write_config(workdir))
     result = run_json(capsys, "sweep", str(sweep), "--json")

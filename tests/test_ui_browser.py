@@ -1,8 +1,12 @@
-"""The MLflow UI in a real browser: two trainings (the shared store), `khabar ui` on a free port, headless
-Chromium (Debian's chromium + chromium-driver; nothing downloaded) reads the runs table and
-a run's report artifacts, and saves screenshots to reports/ui/."""
+"""The MLflow UI in a real browser: two trainings (the shared store), `khabar ui` on a free port,
+headless Chromium (Debian's chromium + chromium-driver; nothing downloaded) follows the link
+`khabar ui` prints: the runs table, without a click, shows the headline metric, the training
+file as the Dataset and the experiment's description; then a run's report artifacts.
+Screenshots go to reports/ui/."""
 
 from __future__ import annotations
+
+import re
 
 import mlflow
 import pytest
@@ -20,6 +24,7 @@ REPORT_FILES = [
     "top_ngrams.png",
 ]
 METRIC = "test_f1_macro"
+TRAINING_FILE = "news_small.jsonl"  # the fixture's data.train, split into train and test
 WAIT_SECONDS = 90
 
 pytestmark = [
@@ -51,8 +56,8 @@ def _close_assistant(driver, by) -> None:
         button.click()
 
 
-def _metric_by_run_name(driver, by) -> dict[str, str]:
-    """Run name -> the metric cell's text, pairing cells by their ag-grid row index (pinned
+def _cells_by_run_name(driver, by, column: str) -> dict[str, str]:
+    """Run name -> the column's cell text, pairing cells by their ag-grid row index (pinned
     and scrolling columns live in different row elements)."""
 
     def cells(column: str) -> dict[str, str]:
@@ -62,13 +67,18 @@ def _metric_by_run_name(driver, by) -> dict[str, str]:
             found[row.get_attribute("row-index")] = cell.text.strip()
         return found
 
-    names, values = cells("attributes.`Run Name`"), cells(f"metrics.`{METRIC}`")
+    names, values = cells("attributes.`Run Name`"), cells(column)
     return {names[i].splitlines()[-1]: values.get(i, "") for i in names}
+
+
+def _printed_url(log) -> str:
+    found = re.search(r"^http://\S+", log.read_text(encoding="utf-8"), re.MULTILINE)
+    assert found, f"khabar ui printed no URL:\n{log.read_text(encoding='utf-8')}"
+    return found.group(0)
 
 
 def test_runs_table_and_report_artifacts_in_the_mlflow_ui(in_shared_store, browser, tmp_path):
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
 
     runs = {}  # run name (config name + time) -> run
@@ -79,32 +89,49 @@ def test_runs_table_and_report_artifacts_in_the_mlflow_ui(in_shared_store, brows
     expected = {name: run.data.metrics[METRIC] for name, run in runs.items()}
     assert len(set(expected.values())) == 2  # distinct, so a value shown on the wrong row fails
 
+    experiment = mlflow.get_experiment(experiment_id)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     wait = WebDriverWait(browser, WAIT_SECONDS)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with running(
-        khabar_command("ui", "--port", str(port)),
-        server_env(),
-        f"{base}/health",
-        tmp_path / "ui.log",
-    ):
-        # The runs table, in "Model training" mode (MLflow 3 opens experiments in GenAI mode).
-        browser.get(f"{base}/#/experiments/{experiment_id}/runs?workflowType=machine_learning")
+    log = tmp_path / "ui.log"
+    with running(khabar_command("ui", "--port", str(port)), server_env(), f"{base}/health", log):
+        url = _printed_url(log)
+        assert url.startswith(f"{base}/#/experiments/{experiment_id}/runs?")
+        # No click: the printed link opens the runs table with the headline metric shown.
+        browser.get(url)
         wait.until(lambda d: all(name in d.find_element(By.TAG_NAME, "body").text for name in runs))
-        _close_assistant(browser, By)
-        # Metrics are not columns by default: add macro-F1 as a user would, from "Columns".
-        browser.find_element(By.CSS_SELECTOR, "[data-testid='column-selection-dropdown']").click()
-        wait.until(lambda d: _visible(d, By.CSS_SELECTOR, f"span[title='{METRIC}']"))[0].click()
-        browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
-        wait.until(lambda d: all(_metric_by_run_name(d, By).get(name) for name in runs))
-        shown = _metric_by_run_name(browser, By)
+        metric = f"metrics.`{METRIC}`"
+        wait.until(lambda d: all(_cells_by_run_name(d, By, metric).get(name) for name in runs))
+        shown = _cells_by_run_name(browser, By, metric)
+        datasets = _cells_by_run_name(browser, By, "attributes.`Dataset`")
+        body = browser.find_element(By.TAG_NAME, "body").text
         browser.save_screenshot(str(SCREENSHOTS / "runs_table.png"))
         assert set(shown) == set(runs)
         assert {name: float(text) for name, text in shown.items()} == pytest.approx(expected)
+        assert all(TRAINING_FILE in text for text in datasets.values()), datasets
+        description = experiment.tags["mlflow.note.content"]
+        assert description.splitlines()[0] in body
+
+        # The experiments list describes each experiment.
+        browser.get(f"{base}/#/experiments")
+        wait.until(
+            lambda d: "Arabic news classification" in d.find_element(By.TAG_NAME, "body").text
+        )
+        browser.save_screenshot(str(SCREENSHOTS / "experiments.png"))
+
+        # A run's overview: its description and its datasets (lineage).
+        run_id = in_shared_store.runs["svc"].run_id
+        browser.get(f"{base}/#/experiments/{experiment_id}/runs/{run_id}")
+        run_description = mlflow.get_run(run_id).data.tags["mlflow.note.content"]
+        headline = run_description.split("**test_f1_macro**: ")[1][:5]
+        wait.until(lambda d: headline in d.find_element(By.TAG_NAME, "body").text)
+        wait.until(
+            lambda d: f"{TRAINING_FILE} (train split)" in d.find_element(By.TAG_NAME, "body").text
+        )
+        browser.save_screenshot(str(SCREENSHOTS / "run_overview.png"))
 
         # A run's artifacts: the report folder lists the plots, and a plot renders.
-        run_id = in_shared_store.runs["svc"].run_id
         browser.get(
             f"{base}/#/experiments/{experiment_id}/runs/{run_id}/artifacts?workflowType=machine_learning"
         )

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import warnings
 
@@ -217,27 +216,9 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _ui(args: argparse.Namespace) -> int:
-    from khabar.record.tracking import tracking_uri
+    from khabar.runs.ui import ui
 
-    if tracking_uri().startswith(("http://", "https://")):
-        print(
-            f"the tracking server {tracking_uri()} serves the MLflow UI itself: open it in a browser"
-        )
-        return 0
-    command = [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "ui",
-        "--backend-store-uri",
-        tracking_uri(),
-        "--host",
-        args.host,
-        "--port",
-        str(args.port),
-    ]
-    print(f"MLflow UI on http://{args.host}:{args.port} (store {tracking_uri()}); Ctrl-C stops it")
-    return subprocess.call(command)
+    return ui(args.host, args.port, args.open)
 
 
 def _register(args: argparse.Namespace) -> int:
@@ -432,6 +413,7 @@ def _add_reuse_commands(commands) -> None:
     ui = commands.add_parser("ui", help="the MLflow UI on khabar's tracking store")
     ui.add_argument("--port", type=int, default=5000)
     ui.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
+    ui.add_argument("--open", action="store_true", help="open the runs table in your browser")
     ui.set_defaults(handler=_ui)
 
     register = commands.add_parser(

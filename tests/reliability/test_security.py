@@ -185,10 +185,19 @@ def test_source_never_loads_pickle(ledger):
 
 
 def test_ui_binds_to_loopback_unless_told(workdir, ledger, monkeypatch):
-    import khabar.cli
+    import khabar.runs.ui
 
     commands = []
-    monkeypatch.setattr(khabar.cli.subprocess, "call", lambda cmd: commands.append(cmd) or 0)
+
+    class Server:  # records the command; never started, so never signalled
+        def __init__(self, command, **kwargs):
+            commands.append(command)
+
+        def wait(self):
+            return 0
+
+    monkeypatch.setattr(khabar.runs.ui.subprocess, "Popen", Server)
+    monkeypatch.setattr(khabar.runs.ui, "stop_group", lambda process: None)
     with ledger.case(
         "security", "khabar ui without --host", "MLflow UI bound to 127.0.0.1"
     ) as case:

@@ -93,7 +93,10 @@ class DataConfig(_Strict):
     test_size : float in [0, 1), default 0.2
         The share of `train` held out when `test` is None; 0: no test set, judged by CV.
     drop_leaked : bool, default False
-        Drop test rows whose text also occurs in training (they are counted either way).
+        Drop test rows whose text also occurs in training, or that tell the same story as a
+        training row (they are counted either way).
+    near_duplicate_threshold : float in (0, 1], default 0.5
+        Word TF-IDF cosine (normalized text) above which two rows tell the same story.
     empty_texts : {"refuse", "drop"}, default "refuse"
         A row without text is an error naming it, or is dropped and listed.
     extra_train : list of str or ExtraTrainFile, default []
@@ -120,6 +123,9 @@ class DataConfig(_Strict):
     # train on every row and judge by cross-validation (small corpora such as realnews-dev).
     test_size: float = Field(0.2, ge=0, lt=1)
     drop_leaked: bool = False
+    # Same story, different words: word TF-IDF cosine on normalized text above this
+    # (docs/results/stories.md shows pairs just above and below 0.5).
+    near_duplicate_threshold: float = Field(0.5, gt=0, le=1)
     # A row without text (SaudiNewsNet has articles with neither title nor content): refused
     # with its row named, or dropped and counted (ids in the run's params and summary).
     empty_texts: Literal["refuse", "drop"] = "refuse"
@@ -456,6 +462,9 @@ class EvaluationConfig(_Strict):
         An extra metric over groups of rows.
     misclassified_examples : int, default 15
         Rows in the report's table of confident mistakes.
+    groups : str or None, default None
+        Keep groups on one side of every CV fold and of the split khabar makes: "story"
+        (near-duplicate clusters) or a column of data.train (e.g. an event id).
     """
 
     cv_folds: int = Field(5, ge=2)
@@ -472,6 +481,8 @@ class EvaluationConfig(_Strict):
     n_jobs: int = 1
     grouped_metric: GroupedMetricConfig | None = None
     misclassified_examples: int = Field(15, ge=0)
+    # "story": connected components of the near-duplicate graph; else a data.train column.
+    groups: str | None = None
 
 
 class ExperimentConfig(_Strict):

@@ -474,6 +474,9 @@ class LabeledData:
     leaked_test_rows : int, default 0
         Test rows whose text also occurs in this (training) data; set when a test set is
         loaded.
+    near_duplicate_test_rows : int, default 0
+        Test rows that tell the same story as a training row without being exact copies;
+        set when a test set is loaded with a story check.
     dropped_empty : list of str
         Rows without text dropped on loading (data.empty_texts: drop): their ids, else
         their lines or rows.
@@ -487,6 +490,8 @@ class LabeledData:
     notes: list[str] = field(default_factory=list)
     # Test rows whose text also occurs in this (training) data; set when a test set is loaded.
     leaked_test_rows: int = 0
+    # Test rows telling the same story as a training row in other words (not exact copies).
+    near_duplicate_test_rows: int = 0
     # Rows without text dropped on loading (data.empty_texts: drop): ids, else lines or rows.
     dropped_empty: list[str] = field(default_factory=list)
 

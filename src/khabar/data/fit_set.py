@@ -4,6 +4,7 @@ dataset's file in data.train's terms); extra rows join every fit and are never s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -294,27 +295,27 @@ def build_fit_set(
     )
 
 
-def load_train_and_test(config: ExperimentConfig) -> tuple[LabeledData, LabeledData | None]:
+def load_train_and_test(
+    config: ExperimentConfig, same_story: Callable | None = None
+) -> tuple[LabeledData, LabeledData | None]:
     """Read data.train and data.test (or split data.train), checked before any run opens.
 
-    Every check training needs: columns, labels, model inputs, test labels training never
-    saw, test texts also in training (noted, or dropped with data.drop_leaked).
+    Every check training needs: columns, labels, model inputs, unseen test labels, test
+    texts also in training or of its stories (noted, or dropped with data.drop_leaked).
 
     Parameters
     ----------
     config : ExperimentConfig
         The experiment whose data section is read.
+    same_story : callable, optional
+        (test texts, train texts) -> closest train row, cosine; None: exact copies only.
 
     Returns
     -------
     tuple of LabeledData and LabeledData or None
         Training and test data (None when data.test_size is 0); report notes in `notes`.
     """
-    data = config.data
-    grouped = config.evaluation.grouped_metric
-    extra_columns = tuple(
-        c for c in (grouped and grouped.group_column, data.auxiliary_label_column) if c
-    ) + tuple(input_columns(config)[1:])
+    data, extra_columns = config.data, _extra_columns(config)
 
     def load(path: str) -> LabeledData:
         return load_labeled(
@@ -353,7 +354,18 @@ def load_train_and_test(config: ExperimentConfig) -> tuple[LabeledData, LabeledD
         _note_dropped(test, train.notes)
     _check_inputs(config, train, test)
     check_test_labels(train, test)
-    return train, _without_leaked(config, train, test)
+    return train, _without_leaked(config, train, test, same_story)
+
+
+def _extra_columns(config: ExperimentConfig) -> tuple[str, ...]:
+    """Columns read besides text and label: group columns, auxiliary label, model inputs."""
+    grouped = config.evaluation.grouped_metric
+    groups = config.evaluation.groups
+    return tuple(
+        c
+        for c in (grouped and grouped.group_column, config.data.auxiliary_label_column)
+        if c
+    ) + tuple(input_columns(config)[1:]) + (() if groups in (None, "story") else (groups,))
 
 
 def _note_dropped(data: LabeledData, notes: list[str] | None = None) -> None:
@@ -373,25 +385,48 @@ def _check_inputs(config: ExperimentConfig, *parts: LabeledData) -> None:
             clean_texts(part.frame, column, part.path)
 
 
-def _without_leaked(config: ExperimentConfig, train: LabeledData, test: LabeledData) -> LabeledData:
-    """`test`, noting (in train.notes) the rows whose text also occurs in training, and
-    without them when data.drop_leaked is set."""
+def _without_leaked(
+    config: ExperimentConfig, train: LabeledData, test: LabeledData, same_story=None
+) -> LabeledData:
+    """`test`, noting (in train.notes) the rows whose text also occurs in training or that
+    tell the same story, and without them when data.drop_leaked is set."""
     leaked = find_leakage(train, test)
     train.leaked_test_rows = len(leaked)
-    if not leaked:
-        return test
+    near = _near_duplicates(config, train, test, same_story, set(leaked))
+    train.near_duplicate_test_rows = len(near)
     drop = config.data.drop_leaked
-    examples = "; ".join(repr(test.texts[i][:60]) for i in leaked[:3])
     action = "dropped from the test set" if drop else "kept (set data.drop_leaked=true to drop)"
-    train.notes.append(
-        f"leakage: {len(leaked)} test texts also occur in the training data, {action}: {examples}"
-    )
-    if not drop:
+    if leaked:
+        examples = "; ".join(repr(test.texts[i][:60]) for i in leaked[:3])
+        train.notes.append(
+            f"leakage: {len(leaked)} test texts also occur in the training data, {action}: "
+            f"{examples}"
+        )
+    if near:
+        examples = "; ".join(f"{test.texts[i][:50]!r} ~ {text[:50]!r}" for i, text in near[:3])
+        train.notes.append(
+            f"leakage: {len(near)} test rows tell the same story as a training row (cosine > "
+            f"{config.data.near_duplicate_threshold}), {action}: {examples}"
+        )
+    if not drop or not (leaked or near):
         return test
-    keep = sorted(set(range(len(test.texts))) - set(leaked))
+    keep = sorted(set(range(len(test.texts))) - set(leaked) - {i for i, _ in near})
     if not keep:
         raise KhabarError(
             f"{config.data.test or config.data.train_name()}: every test text also occurs in the "
             "training data; with data.drop_leaked=true no test rows are left"
         )
     return test.subset(keep)
+
+
+def _near_duplicates(config, train, test, same_story, exact: set[int]) -> list[tuple[int, str]]:
+    """Test rows (not exact copies) over the story threshold, each with its training match."""
+    if same_story is None:
+        return []
+    closest, cosine = same_story(test.texts, train.texts)
+    threshold = config.data.near_duplicate_threshold
+    return [
+        (i, train.texts[closest[i]])
+        for i in range(len(test.texts))
+        if cosine[i] > threshold and i not in exact
+    ]

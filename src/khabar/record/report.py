@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from khabar.errors import KhabarError
+from khabar.record.metrics import metric_key
 from khabar.record.resampling import INTERVAL_METHOD
+
+CLASS_METRICS = ("precision", "recall", "f1")  # a classification report's columns
 
 
 def safe_name(text: str) -> str:
@@ -79,6 +83,8 @@ class ReportInputs:
         Cross-validation metrics, shown when there are any.
     cv_intervals : dict of str to (float, float), default {}
         Bootstrap intervals of cross-validation metrics, by the same names.
+    cv_support : dict of str to int, default {}
+        Rows per class of the cross-validated (training) rows.
     top_features : dict of str to list of (str, float), default {}
         Each class's top-weighted n-grams, plotted when there are any.
     facts : dict of str to str, default {}
@@ -108,6 +114,7 @@ class ReportInputs:
     test_intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
     cv_metrics: dict[str, float] = field(default_factory=dict)
     cv_intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+    cv_support: dict[str, int] = field(default_factory=dict)
     top_features: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
     facts: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -231,15 +238,77 @@ def _metric_table(
     return lines + [f"| {k} | {with_interval(v, intervals.get(k))} |" for k, v in metrics.items()]
 
 
+def _support(y_true: list) -> dict[str, int]:
+    return Counter(y for row in y_true for y in (row if isinstance(row, list) else [row]))
+
+
+def _class_table(
+    labels: list[str], header: list[str], cells: Callable[[str], list[str]], support: dict
+) -> list[str]:
+    """A row per class: its name, `cells(metric key)`, its support."""
+    lines = ["| " + " | ".join(["class", *header, "support"]) + " |"]
+    lines.append("|---|" + "---:|" * (len(header) + 1))
+    for label in labels:
+        row = [label, *cells(metric_key(label)), str(support.get(label, ""))]
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
+def _test_report(inputs: ReportInputs) -> list[str]:
+    """The scored rows as a classification report, then the metrics over all classes."""
+    metrics, intervals = inputs.test_metrics, inputs.test_intervals
+    keys = [metric_key(label) for label in inputs.labels]
+    names = [f"{m}_{k}" for k in keys for m in CLASS_METRICS]
+    if not set(names) <= set(metrics):
+        return _metric_table(metrics, intervals)
+
+    def cells(key: str) -> list[str]:
+        return [
+            with_interval(metrics[f"{m}_{key}"], intervals.get(f"{m}_{key}")) for m in CLASS_METRICS
+        ]
+
+    header = ["precision", "recall", "F1 [95% CI]"]
+    lines = _class_table(inputs.labels, header, cells, _support(inputs.y_true))
+    macro = [f"{np.mean([metrics[f'{m}_{k}'] for k in keys]):.3f}" for m in CLASS_METRICS]
+    lines.append(f"| *macro avg* | {' | '.join(macro)} | {len(inputs.y_true)} |")
+    rest = {name: value for name, value in metrics.items() if name not in names}
+    return lines + [""] + _metric_table(rest, intervals)
+
+
+def _cv_report(inputs: ReportInputs) -> list[str]:
+    """Per class and overall: the folds' mean ± sd, and the pooled predictions' value."""
+    metrics, intervals = inputs.cv_metrics, inputs.cv_intervals
+
+    def spread(name: str) -> str:
+        mean, std = metrics.get(f"cv_{name}_mean"), metrics.get(f"cv_{name}_std", 0.0)
+        return "" if mean is None else f"{mean:.3f} ± {std:.3f}"
+
+    def pooled(name: str) -> str:
+        value = metrics.get(f"cv_{name}_pooled")
+        return "" if value is None else with_interval(value, intervals.get(f"cv_{name}_pooled"))
+
+    lines = _class_table(
+        inputs.labels,
+        ["precision", "recall", "F1", "F1 pooled [95% CI]"],
+        lambda k: [spread(f"{m}_{k}") for m in CLASS_METRICS] + [pooled(f"f1_{k}")],
+        inputs.cv_support,
+    )
+    per_class = {f"{m}_{metric_key(label)}" for label in inputs.labels for m in CLASS_METRICS}
+    overall = [
+        name[3:-5] for name in metrics if name.endswith("_mean") and name[3:-5] not in per_class
+    ]
+    lines += ["", "| metric | folds: mean ± sd | pooled [95% CI] |", "|---|---:|---:|"]
+    return lines + [f"| {name} | {spread(name)} | {pooled(name)} |" for name in overall]
+
+
 def _summary(inputs: ReportInputs, figures: list[str]) -> str:
     lines = [f"# {inputs.title}", ""]
     lines += [f"- **{key}**: {value}" for key, value in inputs.facts.items()]
     if inputs.notes:
         lines += ["", "## Notes", ""] + [f"- {note}" for note in inputs.notes]
-    lines += ["", "## Test metrics", ""] + _metric_table(inputs.test_metrics, inputs.test_intervals)
+    lines += ["", "## Test metrics", ""] + _test_report(inputs)
     if inputs.cv_metrics:
-        lines += ["", "## Cross-validation (training data)", ""]
-        lines += _metric_table(inputs.cv_metrics, inputs.cv_intervals)
+        lines += ["", "## Cross-validation (training data)", ""] + _cv_report(inputs)
     if inputs.test_intervals or inputs.cv_intervals:
         lines += ["", f"Intervals: 95%, {INTERVAL_METHOD}, 10,000 resamples; `cv_*_pooled`: "
                   "the out-of-fold predictions of every fold and repeat scored together."]  # fmt: skip

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import clone
-from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 from tqdm.auto import tqdm
 
@@ -144,7 +144,16 @@ def _fit_and_score(
     return metrics, test_idx, predicted, scores, kind
 
 
-def cv_splits(X, y: list, *, folds: int, seed: int, multi_label: bool, always_train: int = 0):
+def cv_splits(
+    X,
+    y: list,
+    *,
+    folds: int,
+    seed: int,
+    multi_label: bool,
+    always_train: int = 0,
+    split_groups: Sequence | None = None,
+):
     """K-fold splits (stratified for single-label) of all but the last `always_train` rows.
 
     Those rows (extra training data, data.extra_train) join every fold's training part and
@@ -164,6 +173,10 @@ def cv_splits(X, y: list, *, folds: int, seed: int, multi_label: bool, always_tr
         Plain (unstratified) k-fold.
     always_train : int, default 0
         How many rows at the end are extra training data.
+    split_groups : sequence, optional
+        Every row's group (extra rows too): a group is never on both sides of a fold
+        (StratifiedGroupKFold, GroupKFold for multi-label), and extra rows of a scored
+        group are left out of that fold's fit.
 
     Yields
     ------
@@ -171,15 +184,47 @@ def cv_splits(X, y: list, *, folds: int, seed: int, multi_label: bool, always_tr
         Each fold's training positions (the extra rows last) and scored positions.
     """
     scored = len(y) - always_train
-    if multi_label:
-        splits = KFold(folds, shuffle=True, random_state=seed).split(X[:scored])
-    else:
-        splits = StratifiedKFold(folds, shuffle=True, random_state=seed).split(
-            X[:scored], y[:scored]
-        )
+    splits = _splitter(folds, seed, multi_label, split_groups is not None).split(
+        X[:scored], None if multi_label else y[:scored],
+        None if split_groups is None else np.asarray(split_groups)[:scored],
+    )  # fmt: skip
     extra = np.arange(scored, len(y))
     for train_idx, test_idx in splits:
-        yield np.concatenate([train_idx, extra]), test_idx
+        if split_groups is not None and len(extra):
+            scored_groups = np.asarray(split_groups)[test_idx]
+            yield np.concatenate([train_idx, extra_outside(extra, split_groups, scored_groups)]), test_idx
+        else:
+            yield np.concatenate([train_idx, extra]), test_idx
+
+
+def _splitter(folds: int, seed: int, multi_label: bool, grouped: bool):
+    if grouped and multi_label:
+        return GroupKFold(folds, shuffle=True, random_state=seed)
+    if grouped:
+        return StratifiedGroupKFold(folds, shuffle=True, random_state=seed)
+    if multi_label:
+        return KFold(folds, shuffle=True, random_state=seed)
+    return StratifiedKFold(folds, shuffle=True, random_state=seed)
+
+
+def extra_outside(extra: np.ndarray, split_groups: Sequence, scored_groups) -> np.ndarray:
+    """The extra rows whose group is not among the scored rows' groups.
+
+    Parameters
+    ----------
+    extra : ndarray of int
+        The extra rows' positions.
+    split_groups : sequence
+        Every row's group.
+    scored_groups : array-like
+        The groups of a fold's scored rows.
+
+    Returns
+    -------
+    ndarray of int
+        The extra positions that may join that fold's fit.
+    """
+    return extra[~np.isin(np.asarray(split_groups)[extra], scored_groups)]
 
 
 def cross_validate(
@@ -195,6 +240,7 @@ def cross_validate(
     n_jobs: int = 1,
     cache=None,
     repeats: int = 1,
+    split_groups: Sequence | None = None,
 ) -> tuple[dict[str, float], list[dict[str, float]], OutOfFold]:
     """K-fold CV (stratified for single-label): a clone of `pipeline` fit and scored per fold.
 
@@ -210,7 +256,7 @@ def cross_validate(
         Every class, for the per-class metrics.
     folds, seed, repeats : int
         k; the first fold seed; repeats run the k-fold CV with fold seeds seed, seed + 1, …
-        and the summary is over all folds of all repeats (repeats defaults to 1).
+        (the summary is over all their folds).
     multi_label : bool, default False
         The labels are lists.
     groups, grouped : list and GroupedMetricConfig, optional
@@ -218,7 +264,9 @@ def cross_validate(
     n_jobs : int, default 1
         Folds fitted in parallel (joblib).
     cache : FeatureCache, optional
-        Computes each fold's features once and reuses them; only the classifier is fit.
+        Featurizes each fold once; only the classifier is fit.
+    split_groups : sequence, optional
+        Every row's group (extra rows too), on one side of each fold (`cv_splits`).
 
     Returns
     -------
@@ -227,13 +275,12 @@ def cross_validate(
     fold_metrics : list of dict of str to float
         Each fold's metrics, as `khabar.record.metrics.compute_metrics` returns them.
     out_of_fold : OutOfFold
-        Every scored row's prediction and scores in each repeat, by the model of the fold
-        that held it out.
+        Every scored row's prediction and scores per repeat, by its held-out fold's model.
     """
     jobs = (
         delayed(_fit_and_score)(pipeline, fit.inputs, fit.labels, tr, te, labels, multi_label,
                                 groups, grouped, cache, fit.fit_labels)
-        for tr, te in _repeated_splits(fit, folds, seed, repeats, multi_label)
+        for tr, te in _repeated_splits(fit, folds, seed, repeats, multi_label, split_groups)
     )  # fmt: skip
     runner = Parallel(n_jobs=n_jobs, return_as="generator")
     outputs = list(tqdm(runner(jobs), total=folds * repeats, desc="cross-validation", unit="fold"))
@@ -242,11 +289,13 @@ def cross_validate(
     return _mean_and_std(fold_metrics), fold_metrics, _pool(outputs, labels, folds, repeats, scored)
 
 
-def _repeated_splits(fit: FitSet, folds: int, seed: int, repeats: int, multi_label: bool):
+def _repeated_splits(fit: FitSet, folds: int, seed: int, repeats: int, multi_label: bool,
+                     split_groups: Sequence | None = None):  # fmt: skip
     """The k-fold splits of every repeat, repeat r with fold seed seed + r."""
     for repeat in range(repeats):
         yield from cv_splits(fit.inputs, fit.labels, folds=folds, seed=seed + repeat,
-                             multi_label=multi_label, always_train=fit.extra_rows)  # fmt: skip
+                             multi_label=multi_label, always_train=fit.extra_rows,
+                             split_groups=split_groups)  # fmt: skip
 
 
 def _pool(outputs: list, labels: list[str], folds: int, repeats: int, scored: int) -> OutOfFold:

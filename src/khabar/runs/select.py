@@ -20,7 +20,6 @@ import numpy as np
 import pandas as pd
 from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.decomposition import TruncatedSVD
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import normalize as unit_rows
 from threadpoolctl import threadpool_limits
@@ -31,12 +30,11 @@ from khabar.data.label_studio import import_task, label_config
 from khabar.errors import KhabarError
 from khabar.model.normalize import ArabicNormalizer
 from khabar.model.pipeline import class_labels, is_multi_label
+from khabar.model.stories import NEAR_DUPLICATE, same_story_rows, story_vectors
 
 STRATEGIES = ("random", "least_confidence", "entropy", "breaking_ties", "diverse")
 # diverse: cluster the most uncertain BETA * N items into N clusters.
 BETA = 10
-# Two items whose word TF-IDF cosine exceeds this tell the same story (see NOTES.md).
-NEAR_DUPLICATE = 0.5
 
 
 @dataclass
@@ -202,36 +200,6 @@ def _named(pool: pd.DataFrame, ids: set[str]) -> np.ndarray:
     return named.to_numpy()
 
 
-def same_story_rows(texts: list[str], labeled: list[str], block: int = 2000) -> np.ndarray:
-    """Which texts tell the same story as a labeled item (word TF-IDF cosine over
-    NEAR_DUPLICATE): many stories run in several newspapers, and a copy of a labeled story
-    adds little and leaks across folds.
-
-    Parameters
-    ----------
-    texts : list of str
-        The candidates, normalized.
-    labeled : list of str
-        Labeled items, normalized.
-    block : int, default 2000
-        Candidates compared per sparse product (bounds memory).
-
-    Returns
-    -------
-    ndarray of bool
-        True for each candidate with a labeled near-duplicate.
-    """
-    same = np.zeros(len(texts), dtype=bool)
-    vectors = story_vectors([*texts, *labeled]) if texts and labeled else None
-    if vectors is None:
-        return same
-    candidates, known = vectors[: len(texts)], vectors[len(texts) :].T.tocsc()
-    for start in range(0, len(texts), block):
-        cosine = (candidates[start : start + block] @ known).max(axis=1).toarray().ravel()
-        same[start : start + block] = cosine > NEAR_DUPLICATE
-    return same
-
-
 def comparable_scores(scores: np.ndarray, probabilities: bool, multi_label: bool) -> np.ndarray:
     """Class scores on one scale: probabilities as they are; decision values (SVMs) through
     a softmax over classes (single-label) or a sigmoid per label (multi-label).
@@ -292,26 +260,6 @@ def uncertainty(p: np.ndarray, strategy: str, multi_label: bool) -> np.ndarray:
         return -(q * np.log(q)).sum(axis=1) / np.log(max(p.shape[1], 2))
     top = np.sort(p, axis=1)[:, ::-1]
     return 1 - (top[:, 0] - top[:, 1])
-
-
-def story_vectors(texts: list[str]):
-    """Word TF-IDF rows of normalized texts, unit length: their dot product is the cosine.
-
-    Parameters
-    ----------
-    texts : list of str
-        Normalized texts.
-
-    Returns
-    -------
-    sparse matrix or None
-        One row per text; None when no text has a word.
-    """
-    vectorizer = TfidfVectorizer(analyzer="word", sublinear_tf=True, token_pattern=r"(?u)\b\w\w+\b")
-    try:
-        return vectorizer.fit_transform(texts)
-    except ValueError:  # no word in any text
-        return None
 
 
 def without_near_duplicates(order: np.ndarray, vectors, n: int) -> tuple[list[int], int]:

@@ -35,6 +35,7 @@ from khabar.model.pipeline import (
     predict_labels,
     top_weighted_features,
 )
+from khabar.model.stories import best_match, normalized, story_ids
 from khabar.model.word_vectors import load_or_train
 from khabar.record import model_files
 from khabar.record.explain import Explainer, pushing_ngrams
@@ -50,8 +51,15 @@ from khabar.record.predictions import (
 )
 from khabar.record.report import ReportInputs, confident_mistakes, timestamped_name, write_report
 from khabar.record.resampling import MetricSpace
-from khabar.record.tracking import RESOLVED_CONFIG_ARTIFACT, connect, flatten
+from khabar.record.tracking import (
+    DESCRIPTION_TAG,
+    RESOLVED_CONFIG_ARTIFACT,
+    connect,
+    flatten,
+    log_dataset,
+)
 from khabar.runs.cross_validation import OutOfFold, choose_folds, cross_validate
+from khabar.runs.describe import dataset_inputs, experiment_description, run_description
 from khabar.runs.feature_cache import FeatureCache
 from khabar.runs.guard import fit_errors_as_user_errors, load_config, preflight
 from khabar.version import __version__
@@ -110,6 +118,8 @@ class TrainingData:
     item_hashes : dict of str to list of str
         Per-item digests of the training ("train") and test ("test") rows, taken while
         the texts are loaded: the logged predictions name their items by them.
+    datasets : list of (Dataset, str)
+        The tables read, as MLflow dataset inputs with their contexts (schema samples).
     """
 
     train: LabeledData
@@ -119,6 +129,7 @@ class TrainingData:
     notes: list[str]
     empty_texts_dropped: int = 0  # rows without text dropped (data.empty_texts: drop)
     item_hashes: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    datasets: list = dataclasses.field(default_factory=list)
 
     @property
     def scored(self) -> LabeledData:
@@ -189,7 +200,7 @@ def reuse_loaded_data():
 
 def _load_once(config: ExperimentConfig) -> tuple[LabeledData, LabeledData | None]:
     if _loaded is None:
-        return load_train_and_test(config)
+        return load_train_and_test(config, same_story)
     files = [Path(f) for f in config.data.train_files()]
     files += [Path(config.data.test)] if config.data.test else []
     stats = [(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
@@ -203,7 +214,7 @@ def _load_once(config: ExperimentConfig) -> tuple[LabeledData, LabeledData | Non
         sort_keys=True,
     )
     if key not in _loaded:
-        _loaded[key] = load_train_and_test(config)
+        _loaded[key] = load_train_and_test(config, same_story)
     # Copies whose notes (and anything training reassigns) are their own.
     return tuple(  # type: ignore[return-value]
         None if part is None else dataclasses.replace(part, notes=list(part.notes))
@@ -257,11 +268,13 @@ def load_training_data(config: ExperimentConfig) -> TrainingData:
         for name, part in (("train", train), ("test", test))
         if part is not None
     }
-    return TrainingData(train, test, fit, folds, notes, dropped, hashes)
+    datasets = dataset_inputs(config, train, test, extra, hashes)
+    return TrainingData(train, test, fit, folds, notes, dropped, hashes, datasets)
 
 
 def log_inputs(config: ExperimentConfig, config_path: str | Path | None, data: TrainingData):
-    """Step 2: log the config as params, dataset facts, label counts, the config files.
+    """Step 2: log the config as params, the data as MLflow datasets, label counts, the
+    config files.
 
     Parameters
     ----------
@@ -273,6 +286,8 @@ def log_inputs(config: ExperimentConfig, config_path: str | Path | None, data: T
         The run's data, whose row counts, hashes and label counts are logged.
     """
     test = data.test
+    for dataset, context in data.datasets:
+        log_dataset(dataset, context)
     mlflow.log_params(flatten(config.model_dump(mode="json")))
     mlflow.log_params(
         {
@@ -283,6 +298,7 @@ def log_inputs(config: ExperimentConfig, config_path: str | Path | None, data: T
             "data.test_sha256": "" if test is None else test.sha256,
             "evaluation.cv_folds_used": data.folds,
             "data.leaked_test_rows": data.train.leaked_test_rows,
+            "data.near_duplicate_test_rows": data.train.near_duplicate_test_rows,
             "data.empty_texts_dropped": data.empty_texts_dropped,
             "khabar_version": __version__,
         }
@@ -294,6 +310,51 @@ def log_inputs(config: ExperimentConfig, config_path: str | Path | None, data: T
     if config_path is not None:
         mlflow.log_artifact(str(config_path), artifact_path="config")
     mlflow.log_dict(config.model_dump(mode="json"), RESOLVED_CONFIG_ARTIFACT)
+
+
+def same_story(test_texts: list[str], train_texts: list[str]):
+    """Each test text's closest training text and their story cosine (normalized texts).
+
+    Parameters
+    ----------
+    test_texts, train_texts : list of str
+        Raw texts.
+
+    Returns
+    -------
+    tuple of ndarray
+        Closest training position and cosine per test text (`khabar.model.stories.best_match`).
+    """
+    return best_match(normalized(test_texts), normalized(train_texts))
+
+
+def split_groups(config: ExperimentConfig, data: TrainingData) -> list | None:
+    """Every fit row's group for the CV (evaluation.groups), extra rows included.
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+        The experiment.
+    data : TrainingData
+        The run's data.
+
+    Returns
+    -------
+    list or None
+        Story numbers ("story"), the column's values, or None without evaluation.groups.
+    """
+    groups = config.evaluation.groups
+    if groups is None:
+        return None
+    if groups == "story":
+        texts = normalized(data.fit.inputs[config.data.text_column].tolist())
+        return story_ids(texts, config.data.near_duplicate_threshold).tolist()
+    if groups not in data.train.frame.columns:
+        raise KhabarError(
+            f"{config.data.train_name()}: evaluation.groups: no column {groups!r} in the data"
+        )
+    values = data.train.frame[groups].tolist()
+    return values + [f"extra-{i}" for i in range(data.fit.extra_rows)]
 
 
 def _groups(config: ExperimentConfig, data: LabeledData) -> list | None:
@@ -353,6 +414,7 @@ def cross_validate_fit_set(
             n_jobs=config.evaluation.n_jobs,
             cache=cache,
             repeats=config.evaluation.cv_repeats if reported else 1,
+            split_groups=split_groups(config, data),
         )
     return (summary if reported else {}), out_of_fold, time.perf_counter() - started
 
@@ -624,6 +686,7 @@ def _report_inputs(config, data, fitted, scored, cv_summary, intervals) -> Repor
         test_intervals=intervals["oof" if data.test is None else "test"]["intervals"],
         cv_metrics={**cv_summary, **{f"cv_{n}_pooled": v for n, v in cv["points"].items()}},
         cv_intervals={f"cv_{name}_pooled": ci for name, ci in cv["intervals"].items()},
+        cv_support=data.train.label_counts,
         top_features=top_weighted_features(fitted.pipeline),
         facts=_facts(config, data),
         notes=data.notes,
@@ -781,6 +844,9 @@ def _train_in_run(
         "cv_seconds": cv_seconds,
     }
     mlflow.log_metrics(metrics)
+    rows = {"train": len(data.train.labels), "extra_train": data.fit.extra_rows,
+            "test": 0 if data.test is None else len(data.test.labels)}  # fmt: skip
+    mlflow.set_tag(DESCRIPTION_TAG, run_description(config, rows, data.folds, metrics))
     report_dir = write_run_report(config, data, fitted, scored, cv_summary, intervals, report_dir)
     model_uri = log_model(fitted.pipeline, example) if config.evaluation.log_model else ""
     return model_uri, metrics, report_dir
@@ -857,7 +923,8 @@ def train(
     config_path = config_path or yaml_path
     preflight(config, offline=offline)  # server, input files, reports folder
     data = load_training_data(config)
-    connect(config.experiment, offline=offline)
+    labels = sorted(data.train.label_counts)
+    connect(config.experiment, offline, experiment_description(config, labels))
     run_name = timestamped_name(config.name)
     report_dir = Path(config.reports_dir) / config.experiment / run_name
     tags = {"mlflow.parentRunId": parent_run_id} if parent_run_id else None

@@ -1,0 +1,129 @@
+"""Same-story leakage: planted near-duplicates are found, unrelated items are not, and story
+groups keep each story on one side of every CV fold."""
+
+import numpy as np
+import pandas as pd
+
+from khabar.data.dataset import LabeledData, find_leakage
+from khabar.model.stories import best_match, near_duplicate_pairs, normalized, story_ids
+from khabar.runs.cross_validation import cv_splits
+
+STORY = (
+    "أعلنت وزارة الصحة اليوم افتتاح مستشفى جديد في مدينة جدة بسعة خمسمائة سرير. "
+    "وقال الوزير إن المستشفى سيخدم سكان المحافظات الجنوبية ويضم مركزا لعلاج القلب."
+)
+ONE_WORD = STORY.replace("جديد", "حديث")
+REORDERED = (
+    "وقال الوزير إن المستشفى سيخدم سكان المحافظات الجنوبية ويضم مركزا لعلاج القلب. "
+    "أعلنت وزارة الصحة اليوم افتتاح مستشفى جديد في مدينة جدة بسعة خمسمائة سرير."
+)
+PREFIXED = "جدة - واس: " + STORY
+# The same topic (health), another event.
+SAME_TOPIC = (
+    "حذرت وزارة الصحة من انتشار الإنفلونزا الموسمية في فصل الشتاء ودعت المواطنين "
+    "إلى أخذ اللقاح في المراكز الصحية القريبة قبل نهاية الشهر."
+)
+OTHER = [
+    "فاز فريق الهلال على النصر بهدفين مقابل هدف في مباراة الدوري السعودي مساء أمس.",
+    "ارتفعت أسعار النفط في الأسواق العالمية بعد قرار أوبك خفض الإنتاج للربع القادم.",
+    "افتتح أمير المنطقة معرض الكتاب الدولي بمشاركة أكثر من ثلاثمائة دار نشر عربية.",
+]
+
+
+def _labeled(texts: list[str]) -> LabeledData:
+    return LabeledData("mem", pd.DataFrame({"text": texts}), texts, ["x"] * len(texts))
+
+
+def test_planted_near_duplicates_are_found_and_exact_matching_misses_them():
+    planted = [ONE_WORD, REORDERED, PREFIXED]
+    train = _labeled([STORY, *OTHER])
+    assert find_leakage(train, _labeled(planted)) == []
+    closest, cosine = best_match(normalized(planted), normalized(train.texts))
+    assert (cosine > 0.5).all()
+    assert (closest == 0).all()
+
+
+def test_unrelated_items_on_the_same_topic_are_not_flagged():
+    _, cosine = best_match(normalized([SAME_TOPIC, *OTHER]), normalized([STORY]))
+    assert (cosine <= 0.5).all()
+    pairs = near_duplicate_pairs(normalized([STORY, SAME_TOPIC, *OTHER]))
+    assert len(pairs) == 0
+
+
+def test_blocked_pairs_equal_the_dense_products():
+    texts = normalized([STORY, ONE_WORD, SAME_TOPIC, *OTHER, REORDERED, PREFIXED])
+    whole = {tuple(p) for p in near_duplicate_pairs(texts, block=10_000)}
+    blocked = {tuple(p) for p in near_duplicate_pairs(texts, block=2)}
+    assert blocked == whole == {(0, 1), (0, 6), (0, 7), (1, 6), (1, 7), (6, 7)}
+
+
+def test_stories_are_connected_components():
+    ids = story_ids(normalized([STORY, SAME_TOPIC, ONE_WORD, *OTHER, PREFIXED]))
+    assert ids[0] == ids[2] == ids[-1]
+    assert len(set(ids)) == len(ids) - 2
+
+
+def _story_corpus(stories: int = 12, copies: int = 3) -> tuple[list[str], list[str]]:
+    """Stories of unrelated made-up words, each told `copies` times with one word changed."""
+    rng = np.random.default_rng(0)
+    texts, labels = [], []
+    for s in range(stories):
+        words = [f"w{s}x{k}" for k in range(20)]
+        for c in range(copies):
+            told = list(words)
+            told[int(rng.integers(20))] = f"v{s}y{c}"
+            texts.append(" ".join(told))
+            labels.append("ab"[s % 2])
+    return texts, labels
+
+
+def test_no_story_straddles_a_fold_with_story_groups():
+    texts, labels = _story_corpus()
+    groups = story_ids(texts)
+    assert len(set(groups)) == 12
+    for train_idx, test_idx in cv_splits(
+        texts, labels, folds=3, seed=0, multi_label=False, split_groups=groups
+    ):
+        assert not set(groups[train_idx]) & set(groups[test_idx])
+    # Without groups the copies of a story land on both sides.
+    straddles = [
+        bool(set(groups[tr]) & set(groups[te]))
+        for tr, te in cv_splits(texts, labels, folds=3, seed=0, multi_label=False)
+    ]
+    assert any(straddles)
+
+
+def test_extra_rows_of_a_scored_story_are_left_out_of_that_fit():
+    texts, labels = _story_corpus(stories=6, copies=2)
+    extra = texts[0:1] + ["z1 z2 z3 z4"]  # a copy of story 0, and an unrelated row
+    groups = story_ids([*texts, *extra])
+    assert groups[-2] == groups[0]
+    for train_idx, test_idx in cv_splits(
+        [*texts, *extra], [*labels, "a", "b"], folds=3, seed=0, multi_label=False,
+        always_train=2, split_groups=groups,
+    ):  # fmt: skip
+        assert (len(texts) + 1) in train_idx
+        assert (len(texts) in train_idx) == (0 not in test_idx)
+
+
+def _config(drop: bool):
+    from khabar.data.config import ExperimentConfig
+
+    return ExperimentConfig.model_validate(
+        {"name": "t", "experiment": "t", "task": "single_label", "data": {"train": "t.jsonl", "drop_leaked": drop}}
+    )
+
+
+def test_leakage_counts_near_duplicates_and_drop_leaked_drops_them():
+    from khabar.data.fit_set import _without_leaked
+    from khabar.runs.train import same_story
+
+    test_rows = [STORY, ONE_WORD, PREFIXED, SAME_TOPIC]
+    train = _labeled([STORY, *OTHER])
+    kept = _without_leaked(_config(False), train, _labeled(test_rows), same_story)
+    assert (train.leaked_test_rows, train.near_duplicate_test_rows) == (1, 2)
+    assert kept.texts == test_rows
+    train = _labeled([STORY, *OTHER])
+    dropped = _without_leaked(_config(True), train, _labeled(test_rows), same_story)
+    assert dropped.texts == [SAME_TOPIC]
+    assert any("same story" in note for note in train.notes)
