@@ -23,7 +23,7 @@ from khabar.data.dataset import clean_texts, read_table, texts_or_reasons
 from khabar.errors import KhabarError
 from khabar.record.explain import Explainer, TextExplanation, explanation_records
 from khabar.record.explain_page import render_page
-from khabar.runs.predict import load_model
+from khabar.runs.predict import check_output_path, load_model
 
 OUTPUT_SUFFIXES = (".jsonl", ".html")
 BATCH_ROWS = 2000  # featurized at once: memory stays flat on a large file
@@ -47,29 +47,6 @@ class ExplainResult:
     rows: list[dict]
     empty_rows: int
     output: str | None = None
-
-
-def check_explain_output(path: str | Path) -> None:
-    """Check that an explanation can be written there, before the model is loaded.
-
-    Parameters
-    ----------
-    path : str or Path
-        The output file wanted.
-
-    Raises
-    ------
-    KhabarError
-        The name does not end in .jsonl or .html, its folder does not exist, or it is a
-        folder.
-    """
-    path = Path(path)
-    if path.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise KhabarError(f"{path}: output must end in .jsonl or .html")
-    if not path.parent.is_dir():
-        raise KhabarError(f"{path}: folder {path.parent} does not exist")
-    if path.is_dir():
-        raise KhabarError(f"{path}: is a folder; expected an output file name")
 
 
 def _frame(data, encoding: str, limit: int | None) -> tuple[pd.DataFrame, str]:
@@ -325,7 +302,7 @@ def explain(
         label the model lacks; an input that cannot be read.
     """
     if output is not None:
-        check_explain_output(output)  # before the model is loaded
+        check_output_path(output, OUTPUT_SUFFIXES)  # before the model is loaded
     _check_options(top, limit)
     explainer = Explainer(model if isinstance(model, Pipeline) else load_model(model))
     frame, name = _frame(data, encoding, limit)

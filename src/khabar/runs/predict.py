@@ -180,23 +180,28 @@ def predict_frame(
     return output
 
 
-def check_output_path(path: str | Path) -> None:
+def check_output_path(
+    path: str | Path, suffixes: tuple[str, ...] = (".csv", ".jsonl", ".parquet")
+) -> None:
     """Check that khabar can write an output file there, before any model is loaded.
 
     Parameters
     ----------
     path : str or Path
         The output file wanted.
+    suffixes : tuple of str, default (".csv", ".jsonl", ".parquet")
+        The file types the command writes.
 
     Raises
     ------
     KhabarError
-        The name does not end in .csv, .jsonl or .parquet, its folder does not exist, or
-        it is a folder.
+        The name does not end in one of `suffixes`, its folder does not exist, or it is a
+        folder.
     """
     path = Path(path)
-    if path.suffix.lower() not in (".csv", ".jsonl", ".parquet"):
-        raise KhabarError(f"{path}: output must end in .csv, .jsonl or .parquet")
+    if path.suffix.lower() not in suffixes:
+        *first, last = suffixes
+        raise KhabarError(f"{path}: output must end in {', '.join(first)} or {last}")
     if not path.parent.is_dir():
         raise KhabarError(f"{path}: folder {path.parent} does not exist")
     if path.is_dir():
