@@ -19,11 +19,11 @@ from pathlib import Path
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from khabar.data.dataset import clean_texts, read_table, texts_or_reasons
+from khabar.data.dataset import read_table, texts_or_reasons
 from khabar.errors import KhabarError
 from khabar.record.explain import Explainer, TextExplanation, explanation_records
 from khabar.record.explain_page import render_page
-from khabar.runs.predict import check_output_path, load_model
+from khabar.runs.predict import check_output_path, find_text_column, input_frame, load_model
 
 OUTPUT_SUFFIXES = (".jsonl", ".html")
 BATCH_ROWS = 2000  # featurized at once: memory stays flat on a large file
@@ -57,29 +57,6 @@ def _frame(data, encoding: str, limit: int | None) -> tuple[pd.DataFrame, str]:
     else:
         frame, name = read_table(data, encoding), str(data)
     return (frame if limit is None else frame.head(limit)), name
-
-
-def _text_column(model: Pipeline, frame: pd.DataFrame, text_column: str | None) -> str:
-    """The texts' column, found as `khabar predict` finds it."""
-    column = text_column or getattr(model[0], "text_column", "text")
-    if column not in frame.columns and (len(frame.columns) == 1 or frame.attrs.get("text_lines")):
-        return "text" if frame.attrs.get("text_lines") else frame.columns[0]
-    return column
-
-
-def _inputs(model: Pipeline, frame: pd.DataFrame, name: str, texts: list[str], rows: list[int]):
-    """The model's input columns for `rows`: the texts, and any column it reads besides."""
-    normalizer = model[0]
-    inputs = pd.DataFrame({getattr(normalizer, "text_column", "text"): texts})
-    for extra in getattr(normalizer, "keep_columns", ()):
-        if extra not in frame.columns:
-            raise KhabarError(
-                f"{name}: missing column {extra!r}, which this model reads besides the text; "
-                f"columns are {list(map(str, frame.columns))}"
-            )
-        values = clean_texts(frame, extra, name)
-        inputs[extra] = [values[i] for i in rows]
-    return inputs
 
 
 def _row_ids(frame: pd.DataFrame, id_column: str) -> list:
@@ -122,14 +99,14 @@ def explain_frame(
         Per row, its TextExplanation, or for a row without text the reason (a str).
     """
     explainer.check_labels(labels)
-    column = _text_column(explainer.model, frame, text_column)
+    column = find_text_column(explainer.model, frame, text_column)
     texts, reasons = texts_or_reasons(frame, column, name)
     out: list[TextExplanation | str] = list(reasons)
     present = [i for i, text in enumerate(texts) if text is not None]
     for start in range(0, len(present), BATCH_ROWS):
         rows = present[start : start + BATCH_ROWS]
         batch = [texts[i] for i in rows]
-        inputs = _inputs(explainer.model, frame, name, batch, rows)
+        inputs = input_frame(explainer.model, frame, name, batch, rows)
         for i, explained in zip(rows, explainer.explain(inputs, batch, labels), strict=True):
             out[i] = explained
     return out

@@ -97,18 +97,58 @@ def _labels_and_scores(model: Pipeline, features) -> tuple[list, np.ndarray]:
     return predict_labels(classifier, features), scores
 
 
-def _text_column(model: Pipeline, frame: pd.DataFrame, text_column: str | None) -> str:
+def find_text_column(model: Pipeline, frame: pd.DataFrame, text_column: str | None) -> str:
+    """The input's text column: the one asked for, else the model's; a file of one column
+    (or a .txt file) has its texts wherever they are.
+
+    Parameters
+    ----------
+    model : Pipeline
+        A khabar Pipeline (its normalizer names the column it was trained on).
+    frame : DataFrame
+        The input, as read.
+    text_column : str or None
+        The column asked for.
+
+    Returns
+    -------
+    str
+    """
     column = text_column or model.named_steps["normalize"].text_column
     if column not in frame.columns and (len(frame.columns) == 1 or frame.attrs.get("text_lines")):
         return "text" if frame.attrs.get("text_lines") else frame.columns[0]
     return column
 
 
-def _model_inputs(
+def input_frame(
     model: Pipeline, frame: pd.DataFrame, path: str | Path, texts: list[str], rows: list[int]
 ) -> pd.DataFrame:
-    """The model's input columns for `rows` of `frame`: the texts, and the columns the model
-    reads besides the text (e.g. Mawqif's `target`), from the same file."""
+    """The model's input columns for `rows` of `frame`.
+
+    Parameters
+    ----------
+    model : Pipeline
+        A khabar Pipeline.
+    frame : DataFrame
+        The input, as read.
+    path : str or Path
+        Its name, for messages.
+    texts : list of str
+        The texts of `rows`.
+    rows : list of int
+        The positions in `frame` the texts come from.
+
+    Returns
+    -------
+    DataFrame
+        The texts, and the columns the model reads besides the text (e.g. Mawqif's
+        `target`), from the same file.
+
+    Raises
+    ------
+    KhabarError
+        A column the model reads is missing or blank.
+    """
     normalize = model.named_steps["normalize"]
     # object dtype: pandas' own str dtype would copy every text once more
     inputs = pd.DataFrame({normalize.text_column: pd.Series(texts, dtype=object)})
@@ -156,13 +196,13 @@ def predict_frame(
         models; None for a row without text), one `score_<class>` column per class, and
         `reason` ("empty text" / "missing text") when some row has no text.
     """
-    column = _text_column(model, frame, text_column)
+    column = find_text_column(model, frame, text_column)
     if allow_empty:
         texts, reasons = texts_or_reasons(frame, column, path)
     else:
         texts, reasons = clean_texts(frame, column, path), [None] * len(frame)
     present = [i for i, text in enumerate(texts) if text is not None]
-    inputs = _model_inputs(model, frame, path, [texts[i] for i in present], present)
+    inputs = input_frame(model, frame, path, [texts[i] for i in present], present)
     labels = class_labels(model)
     predicted: list = [None] * len(texts)
     scores = np.full((len(texts), len(labels)), np.nan)
