@@ -65,3 +65,24 @@ def test_explain_refuses_bad_options_in_one_line(served):
         assert answer.status_code == 400 and message in answer.json()["message"], answer.text
     answer = requests.post(f"{base}/explained", json={"inputs": ["نص"]}, timeout=60)
     assert answer.status_code == 404
+
+
+@pytest.mark.parametrize("case", ["linear_svc", "target_aware"])
+def test_the_server_predicts_once_before_its_port_opens(case, tmp_path, monkeypatch):
+    """Warming up pays one-time costs before /ping can answer; a model that reads a column
+    besides the text (target-aware) warms up too."""
+    from khabar.runs import serve
+
+    pipeline, _ = fit_case(case, make_data_files(tmp_path))
+    (tmp_path / "model").mkdir()
+    save_skops(pipeline, tmp_path / "model" / "model.skops")
+    seen = []
+
+    def spy(model, frame):
+        seen.append(list(frame.columns))
+        return serve.json_records(serve.predict_frame(model, frame, serve.REQUEST_NAME))
+
+    monkeypatch.setattr(serve, "predictions", spy)
+    server = make_server(str(tmp_path / "model"), "127.0.0.1", 0)
+    server.server_close()
+    assert seen == [["text", "target"] if case == "target_aware" else ["text"]]

@@ -127,3 +127,69 @@ def test_leakage_counts_near_duplicates_and_drop_leaked_drops_them():
     dropped = _without_leaked(_config(True), train, _labeled(test_rows), same_story)
     assert dropped.texts == [SAME_TOPIC]
     assert any("same story" in note for note in train.notes)
+
+
+def _write_jsonl(path, texts, labels):
+    import json
+
+    path.write_text(
+        "".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in zip(texts, labels, strict=True)),
+        encoding="utf-8",
+    )
+
+
+def test_the_split_khabar_makes_keeps_stories_on_one_side(tmp_path, monkeypatch):
+    from khabar.data.config import ExperimentConfig
+    from khabar.model.stories import raw_story_ids as stories
+    from khabar.runs.train import load_training_data
+
+    texts, labels = _story_corpus(stories=16, copies=3)
+    _write_jsonl(tmp_path / "train.jsonl", texts, labels)
+    # Extra rows: a fourth telling of story 0, and a row of no story.
+    _write_jsonl(tmp_path / "extra.jsonl", [texts[0] + " q1", "z1 z2 z3 z4 z5"], ["a", "b"])
+    monkeypatch.chdir(tmp_path)
+    config = {
+        "name": "t", "experiment": "t", "task": "single_label",
+        "data": {"train": "train.jsonl", "test_size": 0.25, "extra_train": ["extra.jsonl"]},
+        "evaluation": {"groups": "story", "cv_folds": 3},
+    }  # fmt: skip
+    data = load_training_data(ExperimentConfig.model_validate(config))
+    story = {text: s for text, s in zip(texts, stories(texts), strict=True)}
+    train_stories = {story[t] for t in data.train.texts}
+    test_stories = {story[t] for t in data.test.texts}
+    assert len(train_stories) + len(test_stories) == 16
+    assert not train_stories & test_stories
+    assert data.train.near_duplicate_test_rows == 0
+    assert data.extra_rows_left_out == (story[texts[0]] in train_stories)
+    assert any("CV folds by story" in note for note in data.notes)
+    # Without groups the plain split puts tellings of one story on both sides.
+    config["evaluation"] = {"cv_folds": 3}
+    plain = load_training_data(ExperimentConfig.model_validate(config))
+    assert {story[t] for t in plain.train.texts} & {story[t] for t in plain.test.texts}
+    assert plain.train.near_duplicate_test_rows > 0
+
+
+def test_group_column_split_and_its_missing_column(tmp_path, monkeypatch):
+    import json
+
+    import pytest
+
+    from khabar.data.config import ExperimentConfig
+    from khabar.errors import KhabarError
+    from khabar.runs.train import load_training_data
+
+    rows = [{"text": f"نص رقم {i} عن حدث {i % 10}", "label": "ab"[i % 2], "event": i % 10}
+            for i in range(40)]  # fmt: skip
+    (tmp_path / "t.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")
+    monkeypatch.chdir(tmp_path)
+    config = {
+        "name": "t", "experiment": "t", "task": "single_label",
+        "data": {"train": "t.jsonl", "test_size": 0.2}, "evaluation": {"groups": "event"},
+    }  # fmt: skip
+    data = load_training_data(ExperimentConfig.model_validate(config))
+    events = lambda part: set(part.frame["event"])  # noqa: E731
+    assert not events(data.train) & events(data.test)
+    assert data.split_groups == data.train.frame["event"].tolist()
+    config["evaluation"] = {"groups": "day"}
+    with pytest.raises(KhabarError, match="day"):
+        load_training_data(ExperimentConfig.model_validate(config))

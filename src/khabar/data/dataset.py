@@ -10,8 +10,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold, train_test_split
 
 from khabar.data.corpora import rebuild_texts
 from khabar.errors import KhabarError
@@ -749,7 +750,7 @@ def find_leakage(train: LabeledData, test: LabeledData) -> list[int]:
 
 
 def split_train_test(
-    data: LabeledData, test_size: float, seed: int
+    data: LabeledData, test_size: float, seed: int, groups: list | None = None
 ) -> tuple[LabeledData, LabeledData]:
     """A stratified split when every class allows it, else a plain shuffled split.
 
@@ -762,6 +763,8 @@ def split_train_test(
         The test set's share of the rows.
     seed : int
         The shuffle's seed.
+    groups : list, optional
+        Each row's group (e.g. its story): every group falls on one side (`group_split`).
 
     Returns
     -------
@@ -780,9 +783,43 @@ def split_train_test(
     if stratify is None:
         data.notes.append("test split not stratified: some label has fewer than 2 examples")
     try:
-        train_pos, test_pos = train_test_split(
-            positions, test_size=test_size, random_state=seed, stratify=stratify
-        )
+        if groups is not None:
+            train_pos, test_pos = group_split(stratify, groups, test_size, seed)
+        else:
+            train_pos, test_pos = train_test_split(
+                positions, test_size=test_size, random_state=seed, stratify=stratify
+            )
     except ValueError as exc:
         raise KhabarError(f"{data.path}: cannot split {len(positions)} rows: {exc}") from None
     return data.subset(sorted(train_pos)), data.subset(sorted(test_pos))
+
+
+def group_split(strata: list | None, groups: list, test_size: float, seed: int):
+    """Train and test positions with every group on one side.
+
+    Stratified, the test part is one fold of a StratifiedGroupKFold with round(1 /
+    test_size) folds (so its share is near, not exactly, test_size); unstratified, a
+    GroupShuffleSplit.
+
+    Parameters
+    ----------
+    strata : list or None
+        Each row's stratum (its label); None: no stratification.
+    groups : list
+        Each row's group.
+    test_size : float
+        The test set's share of the rows.
+    seed : int
+        The shuffle's seed.
+
+    Returns
+    -------
+    train_pos, test_pos : ndarray of int
+    """
+    rows = np.zeros(len(groups))
+    if strata is None:
+        splitter = GroupShuffleSplit(n_splits=1, test_size=test_size, random_state=seed)
+        return next(splitter.split(rows, groups=groups))
+    folds = max(2, round(1 / test_size))
+    splitter = StratifiedGroupKFold(folds, shuffle=True, random_state=seed)
+    return next(splitter.split(rows, strata, groups))

@@ -296,7 +296,7 @@ def build_fit_set(
 
 
 def load_train_and_test(
-    config: ExperimentConfig, same_story: Callable | None = None
+    config: ExperimentConfig, same_story: Callable | None = None, stories: Callable | None = None
 ) -> tuple[LabeledData, LabeledData | None]:
     """Read data.train and data.test (or split data.train), checked before any run opens.
 
@@ -309,6 +309,9 @@ def load_train_and_test(
         The experiment whose data section is read.
     same_story : callable, optional
         (test texts, train texts) -> closest train row, cosine; None: exact copies only.
+    stories : callable, optional
+        texts -> each text's story, for the split khabar makes with evaluation.groups:
+        story; None: such a split refuses.
 
     Returns
     -------
@@ -342,13 +345,7 @@ def load_train_and_test(
         )
         return train, None
     if data.test is None:
-        whole = train
-        train, test = split_train_test(whole, data.test_size, config.seed)
-        test.notes.append(
-            f"test set: stratified {data.test_size:.0%} split of {data.train_name()} (seed {config.seed})"
-        )
-        train.notes = [*whole.notes, *test.notes]
-        train.dropped_empty = whole.dropped_empty  # the file's, counted once
+        train, test = _split(config, train, stories)
     else:
         test = load(data.test)
         _note_dropped(test, train.notes)
@@ -357,15 +354,65 @@ def load_train_and_test(
     return train, _without_leaked(config, train, test, same_story)
 
 
+def _split(config: ExperimentConfig, whole: LabeledData, stories) -> tuple[LabeledData, ...]:
+    """The split khabar makes of data.train (by group under evaluation.groups), noted."""
+    groups = split_groups_of(config, whole, stories)
+    train, test = split_train_test(whole, config.data.test_size, config.seed, groups)
+    by = "" if groups is None else f" by {config.evaluation.groups} (each on one side)"
+    test.notes.append(
+        f"test set: stratified {len(test.texts) / len(whole.texts):.0%} split of "
+        f"{config.data.train_name()}{by} (seed {config.seed})"
+    )
+    train.notes = [*whole.notes, *test.notes]
+    train.dropped_empty = whole.dropped_empty  # the file's, counted once
+    return train, test
+
+
+def split_groups_of(config: ExperimentConfig, data: LabeledData, stories=None) -> list | None:
+    """Each row's group under evaluation.groups: its story or its value in the column.
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+        Names evaluation.groups.
+    data : LabeledData
+        The rows.
+    stories : callable, optional
+        texts -> each text's story (needed for "story").
+
+    Returns
+    -------
+    list or None
+        None without evaluation.groups.
+
+    Raises
+    ------
+    KhabarError
+        The group column is missing.
+    """
+    groups = config.evaluation.groups
+    if groups is None:
+        return None
+    if groups == "story":
+        if stories is None:
+            raise KhabarError("evaluation.groups: story needs the story detection (khabar train)")
+        return list(stories(data.texts))
+    if groups not in data.frame.columns:
+        raise KhabarError(f"{data.path}: evaluation.groups: no column {groups!r} in the data")
+    return data.frame[groups].tolist()
+
+
 def _extra_columns(config: ExperimentConfig) -> tuple[str, ...]:
     """Columns read besides text and label: group columns, auxiliary label, model inputs."""
     grouped = config.evaluation.grouped_metric
     groups = config.evaluation.groups
-    return tuple(
-        c
-        for c in (grouped and grouped.group_column, config.data.auxiliary_label_column)
-        if c
-    ) + tuple(input_columns(config)[1:]) + (() if groups in (None, "story") else (groups,))
+    return (
+        tuple(
+            c for c in (grouped and grouped.group_column, config.data.auxiliary_label_column) if c
+        )
+        + tuple(input_columns(config)[1:])
+        + (() if groups in (None, "story") else (groups,))
+    )
 
 
 def _note_dropped(data: LabeledData, notes: list[str] | None = None) -> None:

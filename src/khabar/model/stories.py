@@ -8,14 +8,19 @@ bounded by block x items, never items x items.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from khabar.data.config import ExperimentConfig
 from khabar.model.normalize import ArabicNormalizer
 
 NEAR_DUPLICATE = 0.5
+# Rows per sparse product: a block's products hold at most BLOCK x items cosines.
+BLOCK = 500
 
 
 def story_vectors(texts: list[str]):
@@ -55,7 +60,7 @@ def normalized(texts: list[str]) -> list[str]:
 
 
 def same_story_rows(
-    texts: list[str], labeled: list[str], block: int = 2000, threshold: float = NEAR_DUPLICATE
+    texts: list[str], labeled: list[str], block: int = BLOCK, threshold: float = NEAR_DUPLICATE
 ) -> np.ndarray:
     """Which texts tell the same story as a labeled item (word TF-IDF cosine over threshold).
 
@@ -65,7 +70,7 @@ def same_story_rows(
         The candidates, normalized.
     labeled : list of str
         Labeled items, normalized.
-    block : int, default 2000
+    block : int, default BLOCK
         Candidates compared per sparse product (bounds memory).
     threshold : float, default NEAR_DUPLICATE
         The cosine above which two items are one story.
@@ -78,14 +83,14 @@ def same_story_rows(
     return best_match(texts, labeled, block)[1] > threshold
 
 
-def best_match(texts: list[str], labeled: list[str], block: int = 2000):
+def best_match(texts: list[str], labeled: list[str], block: int = BLOCK):
     """Each text's most similar labeled item and their cosine.
 
     Parameters
     ----------
     texts, labeled : list of str
         Normalized texts; vocabulary and IDF are fit on both.
-    block : int, default 2000
+    block : int, default BLOCK
         Texts compared per sparse product.
 
     Returns
@@ -108,7 +113,7 @@ def best_match(texts: list[str], labeled: list[str], block: int = 2000):
     return position, cosine
 
 
-def near_duplicate_pairs(texts: list[str], threshold: float = NEAR_DUPLICATE, block: int = 2000):
+def near_duplicate_pairs(texts: list[str], threshold: float = NEAR_DUPLICATE, block: int = BLOCK):
     """Every pair of texts with cosine over threshold, each pair once (i < j).
 
     Parameters
@@ -117,7 +122,7 @@ def near_duplicate_pairs(texts: list[str], threshold: float = NEAR_DUPLICATE, bl
         Normalized texts.
     threshold : float, default NEAR_DUPLICATE
         The cosine above which two items are one story.
-    block : int, default 2000
+    block : int, default BLOCK
         Rows per sparse product: memory is bounded by block x len(texts) nonzeros.
 
     Returns
@@ -138,7 +143,7 @@ def near_duplicate_pairs(texts: list[str], threshold: float = NEAR_DUPLICATE, bl
     return np.concatenate(found).astype(np.int64)
 
 
-def story_ids(texts: list[str], threshold: float = NEAR_DUPLICATE, block: int = 2000) -> np.ndarray:
+def story_ids(texts: list[str], threshold: float = NEAR_DUPLICATE, block: int = BLOCK) -> np.ndarray:
     """Each text's story: connected components of the near-duplicate graph.
 
     Parameters
@@ -147,7 +152,7 @@ def story_ids(texts: list[str], threshold: float = NEAR_DUPLICATE, block: int = 
         Normalized texts.
     threshold : float, default NEAR_DUPLICATE
         The cosine above which two items are one story.
-    block : int, default 2000
+    block : int, default BLOCK
         Rows per sparse product.
 
     Returns
@@ -155,7 +160,57 @@ def story_ids(texts: list[str], threshold: float = NEAR_DUPLICATE, block: int = 
     ndarray of int
         A story number per text; texts with no near-duplicate are stories of their own.
     """
-    pairs = near_duplicate_pairs(texts, threshold, block)
-    n = len(texts)
-    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+    return stories_of_pairs(near_duplicate_pairs(texts, threshold, block), len(texts))
+
+
+def stories_of_pairs(pairs: np.ndarray, count: int) -> np.ndarray:
+    """The connected components of a near-duplicate graph.
+
+    Parameters
+    ----------
+    pairs : ndarray of int, shape (pairs, 2)
+        Near-duplicate pairs (`near_duplicate_pairs`).
+    count : int
+        How many texts.
+
+    Returns
+    -------
+    ndarray of int
+        A story number per text.
+    """
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(count, count))
     return connected_components(graph, directed=False)[1]
+
+
+def raw_story_ids(texts: list[str], threshold: float = NEAR_DUPLICATE) -> np.ndarray:
+    """Each raw text's story (`story_ids` of the normalized texts).
+
+    Parameters
+    ----------
+    texts : list of str
+        Raw texts.
+    threshold : float, default NEAR_DUPLICATE
+        The story cosine (data.near_duplicate_threshold).
+
+    Returns
+    -------
+    ndarray of int
+        A story number per text.
+    """
+    return story_ids(normalized(texts), threshold)
+
+
+def story_detection(config: ExperimentConfig):
+    """texts -> each raw text's story at the config's data.near_duplicate_threshold.
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+        The experiment.
+
+    Returns
+    -------
+    callable
+        For `khabar.data.fit_set.load_train_and_test`'s `stories`.
+    """
+    return functools.partial(raw_story_ids, threshold=config.data.near_duplicate_threshold)

@@ -197,10 +197,11 @@ def _label_set(export: Path, config, label_config) -> _LabelSet:
     """The labels an annotation may choose: the config's, or the labeling interface's."""
     if config is not None:
         from khabar.data.fit_set import load_train_and_test
+        from khabar.model.stories import story_detection
         from khabar.runs.guard import load_config
 
         experiment = load_config(config)
-        train, test = load_train_and_test(experiment)
+        train, test = load_train_and_test(experiment, stories=story_detection(experiment))
         labels = sorted(set(train.label_counts) | set(test.label_counts if test else {}))
         data = experiment.data
         source = f"the labels of {config}'s data"

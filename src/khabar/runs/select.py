@@ -512,10 +512,11 @@ def _model_or_labels(model, config) -> tuple[Pipeline | None, tuple[list[str], b
 
         return load_model(model), ([], False)
     from khabar.data.fit_set import load_train_and_test
+    from khabar.model.stories import story_detection
     from khabar.runs.guard import load_config
 
     experiment = load_config(config)
-    train, _ = load_train_and_test(experiment)
+    train, _ = load_train_and_test(experiment, stories=story_detection(experiment))
     return None, (sorted(train.label_counts), experiment.task == "multi_label")
 
 

@@ -271,10 +271,25 @@ def make_server(model_uri: str, host: str = "127.0.0.1", port: int = 8080) -> _M
         The model cannot be loaded, or the address cannot be bound.
     """
     model = load_model(model_uri)
+    warm_up(model)
     try:
         return _ModelServer((host, port), model, model_uri)
     except OSError as exc:
         raise KhabarError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def warm_up(model: Pipeline) -> None:
+    """Predict one made-up row, so one-time costs (compiled kernels, lookup tables, lazy
+    imports) are paid before the port opens: once /ping answers, requests are fast.
+
+    Parameters
+    ----------
+    model : Pipeline
+        The loaded model.
+    """
+    normalize = model.named_steps["normalize"]
+    columns = [normalize.text_column, *getattr(normalize, "keep_columns", ())]
+    predictions(model, pd.DataFrame([dict.fromkeys(columns, "نص")]))
 
 
 def is_loopback(host: str) -> bool:

@@ -26,6 +26,7 @@ from khabar.data.fit_set import (
     load_extra_train,
     load_train_and_test,
     model_inputs,
+    split_groups_of,
 )
 from khabar.errors import KhabarError, first_line
 from khabar.model.pipeline import (
@@ -35,7 +36,7 @@ from khabar.model.pipeline import (
     predict_labels,
     top_weighted_features,
 )
-from khabar.model.stories import best_match, normalized, story_ids
+from khabar.model.stories import best_match, normalized, raw_story_ids, story_detection
 from khabar.model.word_vectors import load_or_train
 from khabar.record import model_files
 from khabar.record.explain import Explainer, pushing_ngrams
@@ -120,6 +121,10 @@ class TrainingData:
         the texts are loaded: the logged predictions name their items by them.
     datasets : list of (Dataset, str)
         The tables read, as MLflow dataset inputs with their contexts (schema samples).
+    split_groups : list or None
+        Each fit row's CV group under evaluation.groups (extra rows too).
+    extra_rows_left_out : int
+        Extra rows that share a group with a scored row (left out of one fold's fit).
     """
 
     train: LabeledData
@@ -130,6 +135,8 @@ class TrainingData:
     empty_texts_dropped: int = 0  # rows without text dropped (data.empty_texts: drop)
     item_hashes: dict[str, list[str]] = dataclasses.field(default_factory=dict)
     datasets: list = dataclasses.field(default_factory=list)
+    split_groups: list | None = None  # each fit row's CV group (evaluation.groups)
+    extra_rows_left_out: int = 0  # extra rows sharing a group with a scored row
 
     @property
     def scored(self) -> LabeledData:
@@ -200,7 +207,7 @@ def reuse_loaded_data():
 
 def _load_once(config: ExperimentConfig) -> tuple[LabeledData, LabeledData | None]:
     if _loaded is None:
-        return load_train_and_test(config, same_story)
+        return load_train_and_test(config, same_story, story_detection(config))
     files = [Path(f) for f in config.data.train_files()]
     files += [Path(config.data.test)] if config.data.test else []
     stats = [(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
@@ -214,7 +221,7 @@ def _load_once(config: ExperimentConfig) -> tuple[LabeledData, LabeledData | Non
         sort_keys=True,
     )
     if key not in _loaded:
-        _loaded[key] = load_train_and_test(config, same_story)
+        _loaded[key] = load_train_and_test(config, same_story, story_detection(config))
     # Copies whose notes (and anything training reassigns) are their own.
     return tuple(  # type: ignore[return-value]
         None if part is None else dataclasses.replace(part, notes=list(part.notes))
@@ -269,7 +276,24 @@ def load_training_data(config: ExperimentConfig) -> TrainingData:
         if part is not None
     }
     datasets = dataset_inputs(config, train, test, extra, hashes)
-    return TrainingData(train, test, fit, folds, notes, dropped, hashes, datasets)
+    groups, left_out = split_groups(config, fit, test, train)
+    if groups is not None:
+        notes.append(_groups_note(config, groups, fit.extra_rows, left_out))
+    return TrainingData(train, test, fit, folds, notes, dropped, hashes, datasets, groups, left_out)
+
+
+def _groups_note(config: ExperimentConfig, groups: list, extra_rows: int, left_out: int) -> str:
+    scored = groups[: len(groups) - extra_rows]
+    note = (
+        f"CV folds by {config.evaluation.groups}: {len(set(scored))} groups over "
+        f"{len(scored)} scored rows, each group on one side of every fold"
+    )
+    if extra_rows:
+        note += (
+            f"; {left_out} of {extra_rows} extra rows share a group with a scored row and are "
+            "left out of the fit of the fold that scores it"
+        )
+    return note
 
 
 def log_inputs(config: ExperimentConfig, config_path: str | Path | None, data: TrainingData):
@@ -299,6 +323,7 @@ def log_inputs(config: ExperimentConfig, config_path: str | Path | None, data: T
             "evaluation.cv_folds_used": data.folds,
             "data.leaked_test_rows": data.train.leaked_test_rows,
             "data.near_duplicate_test_rows": data.train.near_duplicate_test_rows,
+            "data.extra_rows_left_out": data.extra_rows_left_out,
             "data.empty_texts_dropped": data.empty_texts_dropped,
             "khabar_version": __version__,
         }
@@ -328,33 +353,46 @@ def same_story(test_texts: list[str], train_texts: list[str]):
     return best_match(normalized(test_texts), normalized(train_texts))
 
 
-def split_groups(config: ExperimentConfig, data: TrainingData) -> list | None:
+def split_groups(
+    config: ExperimentConfig, fit: FitSet, test: LabeledData | None, train: LabeledData
+) -> tuple[list | None, int]:
     """Every fit row's group for the CV (evaluation.groups), extra rows included.
+
+    Stories are found over train + extra + test together, so a story that links two
+    training rows through a test row is still one story.
 
     Parameters
     ----------
     config : ExperimentConfig
         The experiment.
-    data : TrainingData
-        The run's data.
+    fit : FitSet
+        The fit rows (training rows, then extra rows).
+    test : LabeledData or None
+        The test rows.
+    train : LabeledData
+        The training rows (their frame holds a group column).
 
     Returns
     -------
-    list or None
-        Story numbers ("story"), the column's values, or None without evaluation.groups.
+    groups : list or None
+        Story numbers ("story"), the column's values (each extra row its own group), or
+        None without evaluation.groups.
+    extra_left_out : int
+        Extra rows sharing a group with a scored row: each is left out of the fit of the
+        fold that scores its group.
     """
     groups = config.evaluation.groups
     if groups is None:
-        return None
+        return None, 0
     if groups == "story":
-        texts = normalized(data.fit.inputs[config.data.text_column].tolist())
-        return story_ids(texts, config.data.near_duplicate_threshold).tolist()
-    if groups not in data.train.frame.columns:
-        raise KhabarError(
-            f"{config.data.train_name()}: evaluation.groups: no column {groups!r} in the data"
-        )
-    values = data.train.frame[groups].tolist()
-    return values + [f"extra-{i}" for i in range(data.fit.extra_rows)]
+        texts = fit.inputs[config.data.text_column].tolist()
+        found = raw_story_ids(texts + ([] if test is None else test.texts),
+                        config.data.near_duplicate_threshold)[: len(texts)].tolist()  # fmt: skip
+    else:
+        found = split_groups_of(config, train) + [f"extra-{i}" for i in range(fit.extra_rows)]
+    scored = len(found) - fit.extra_rows
+    left_out = int(np.isin(found[scored:], found[:scored]).sum()) if fit.extra_rows else 0
+    return found, left_out
 
 
 def _groups(config: ExperimentConfig, data: LabeledData) -> list | None:
@@ -414,7 +452,7 @@ def cross_validate_fit_set(
             n_jobs=config.evaluation.n_jobs,
             cache=cache,
             repeats=config.evaluation.cv_repeats if reported else 1,
-            split_groups=split_groups(config, data),
+            split_groups=data.split_groups,
         )
     return (summary if reported else {}), out_of_fold, time.perf_counter() - started
 
