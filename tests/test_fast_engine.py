@@ -53,6 +53,18 @@ def test_same_features_as_tfidf_vectorizer(params):
     same_matrix(TEXTS[:7], fit_texts=TEXTS[7:], **params)  # unseen characters and n-grams
 
 
+def test_a_short_capacity_guess_grows_to_the_same_matrix():
+    """The row sink's guess of the non-zeros can fall short (e.g. a few long articles): it
+    grows, and the grown arrays are still shrunk in place to the exact size."""
+    fast = CharNgramTfidf(analyzer="char_wb", ngram_range=(2, 5), n_jobs=2, chunk_chars=500)
+    fast.fit(TEXTS)
+    expected = fast.transform(TEXTS)
+    for capacity in (1, expected.nnz - 1, expected.nnz):
+        grown = fast._transform(TEXTS, capacity=capacity)
+        assert grown.nnz == expected.nnz == len(grown.indices)
+        assert (grown != expected).nnz == 0
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.text(alphabet="اأبة ى\n\tabA٣ـ", max_size=30), min_size=1, max_size=8))
 def test_same_features_on_any_text(texts):

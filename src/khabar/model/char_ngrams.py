@@ -680,6 +680,14 @@ def _ordered_map(function, items: list, workers: int):
             yield pending.popleft().result()
 
 
+def _grown(array: np.ndarray, size: int, filled: int) -> np.ndarray:
+    """A new array of `size` that owns its memory (matrix() shrinks it in place), holding
+    the first `filled` values of `array`; np.resize would return a view."""
+    grown = np.empty(size, array.dtype)
+    grown[:filled] = array[:filled]
+    return grown
+
+
 class _RowSink:
     """Collects chunks of CSR rows into one preallocated matrix, so the rows exist once.
     `capacity` is a good guess of the total non-zeros; a short guess grows by 1.5x."""
@@ -694,8 +702,9 @@ class _RowSink:
     def add(self, part_indptr, part_indices, part_data) -> None:
         end = self.filled + len(part_indices)
         if end > len(self.indices):
-            self.indices = np.resize(self.indices, max(end, int(1.5 * len(self.indices))))
-            self.data = np.resize(self.data, len(self.indices))
+            size = max(end, int(1.5 * len(self.indices)))
+            self.indices = _grown(self.indices, size, self.filled)
+            self.data = _grown(self.data, size, self.filled)
         rows = len(part_indptr) - 1
         self.indptr[self.rows + 1 : self.rows + rows + 1] = part_indptr[1:] + self.filled
         self.indices[self.filled : end] = part_indices
