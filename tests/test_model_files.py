@@ -187,6 +187,23 @@ def test_binary_predictions_from_scores_match_predict(tmp_path, news, name):
     assert set(output["prediction"]) == {"rest", "security"}
 
 
+@pytest.mark.parametrize("name", ["fast_linear_svc", "logistic_regression"])
+def test_predictions_in_batches_equal_one_batch(tmp_path, news, name, monkeypatch):
+    """khabar predict featurizes a corpus in batches of rows: the same labels and scores as
+    all at once, rows without text kept in place."""
+    from khabar.runs import predict
+
+    config = load_config(write_config(tmp_path), [f"model.name={name}", "model.params={}"])
+    model = build_pipeline(config).fit(news.frame[["text"]], news.labels)
+    frame = news.frame[["text"]].copy()
+    frame.loc[[3, 10, 11], "text"] = ["", None, "  "]
+    whole = predict_frame(model, frame, NEWS_SMALL)
+    monkeypatch.setattr(predict, "PREDICT_BATCH_ROWS", 7)
+    batched = predict_frame(model, frame, NEWS_SMALL)
+    pd.testing.assert_frame_equal(batched, whole)
+    assert whole["prediction"].isna().sum() == 3
+
+
 @pytest.mark.parametrize("engine", ["sklearn", "fast"])
 def test_model_file_is_about_the_size_of_the_pickle(tmp_path, news, engine):
     config = load_config(

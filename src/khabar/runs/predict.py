@@ -84,6 +84,8 @@ def _download(uri: str) -> Path:
 
 # Classifiers whose predict is `best_classes` of their own decision values: scored once.
 _LABELS_FROM_DECISION = (FastLinearSVC, NBSVMClassifier)
+# Rows featurized at a time: rows are featurized independently, so batches change no value.
+PREDICT_BATCH_ROWS = 4000
 
 
 def _labels_and_scores(model: Pipeline, features) -> tuple[list, np.ndarray]:
@@ -206,9 +208,13 @@ def predict_frame(
     labels = class_labels(model)
     predicted: list = [None] * len(texts)
     scores = np.full((len(texts), len(labels)), np.nan)
-    if present:  # featurize once: predictions and scores come from the same matrix
-        found, scores[present] = _labels_and_scores(model, model[:-1].transform(inputs))
-        for i, label in zip(present, found, strict=True):
+    # Featurized once per batch (predictions and scores from the same matrix), in batches so a
+    # corpus never holds its whole feature matrix: memory stays bounded and is reused.
+    for start in range(0, len(present), PREDICT_BATCH_ROWS):
+        rows = present[start : start + PREDICT_BATCH_ROWS]
+        batch = inputs.iloc[start : start + PREDICT_BATCH_ROWS]
+        found, scores[rows] = _labels_and_scores(model, model[:-1].transform(batch))
+        for i, label in zip(rows, found, strict=True):
             predicted[i] = label
     output = frame[[c for c in (id_column, "line") if c in frame.columns]].reset_index(drop=True)
     output.attrs = {}  # pandas would deep-copy the input's line numbers at every step below
