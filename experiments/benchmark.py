@@ -155,7 +155,8 @@ TASKS = [
         "configs/realnews_topic.yaml",
         "f1_macro",
         "macro-F1 of `primary` (4 classes)",
-        "realnews-dev (600), 5-fold CV × 4 fold seeds",
+        "realnews: 2,000 real items (realnews-dev + data/realnews/labels.jsonl), "
+        "5-fold CV × 4 fold seeds",
         0.90,
         {
             "char+word, NBSVM C=0.1, + khabar corpus (committed)": [],
@@ -177,7 +178,8 @@ TASKS = [
         "configs/realnews_topics_multilabel.yaml",
         "f1_micro",
         "micro-F1 of `topics` (multi-label)",
-        "realnews-dev (600), 5-fold CV × 4 fold seeds",
+        "realnews: 2,000 real items (realnews-dev + data/realnews/labels.jsonl), "
+        "5-fold CV × 4 fold seeds",
         None,
         {
             "char+word, NBSVM C=0.1, + khabar corpus (committed)": [],
@@ -198,7 +200,8 @@ TASKS = [
         "configs/realnews_stance.yaml",
         "f1_macro",
         "macro-F1 (3 classes)",
-        "realnews-dev (600), 5-fold CV × 4 fold seeds",
+        "realnews: 2,000 real items (realnews-dev + data/realnews/labels.jsonl), "
+        "5-fold CV × 4 fold seeds",
         0.70,
         {
             "char_wb+word + word vectors, NBSVM C=0.3, + khabar corpus (committed)": [],
@@ -636,7 +639,7 @@ def write_plot(results: list[dict], path: Path) -> None:
 
 SCORES_NOTE = [
     "test set where the task has one (scored once, after choosing by CV on training",
-    "data), else 5-fold CV on realnews-dev repeated over 4 fold seeds (evaluation.cv_repeats).",
+    "data), else 5-fold CV on the 2,000 real news items repeated over 4 fold seeds (evaluation.cv_repeats).",
     "± is the std over folds.",
 ]
 
@@ -801,7 +804,7 @@ def write_page(results: list[dict], started, use_fasttext: bool, argv) -> Path:
         ],
         started,
         measures=(
-            "For each task on real Arabic data (Mawqif tweets, realnews-dev news items), "
+            "For each task on real Arabic data (Mawqif tweets, the 2,000 real news items), "
             "khabar's candidate configs are compared by 5-fold CV on training data and the "
             "best one is scored against two peers (plain scikit-learn, fastText) on the same "
             "splits; test sets are scored once."

@@ -388,6 +388,14 @@ def test_articles_at_excluded_urls_are_left_out(tmp_path):
     # A URL list is part of the cache key; without one the key is what it was before.
     plain = word_vectors.vectors_key(_settings(table), {})
     assert word_vectors.vectors_key(_settings(table, exclude_urls=[str(reserved)]), {}) != plain
+    # A labeled table's url column excludes too (labels distributed without texts).
+    labels = write_jsonl(tmp_path / "labels.jsonl", [{"url": "http://x/0", "primary": "other"}])
+    assert word_vectors._corpus_texts(
+        _settings(table, exclude_urls=[str(reserved), str(labels)])
+    ) == ["نص 2"]
+    no_url = write_jsonl(tmp_path / "no_url.jsonl", [{"id": 1}])
+    with pytest.raises(KhabarError, match=r"exclude_urls\[0\]: .*no url column"):
+        word_vectors._corpus_texts(_settings(table, exclude_urls=[str(no_url)]))
     missing = _settings(table, exclude_urls=[str(tmp_path / "none.txt")])
     with pytest.raises(KhabarError, match=r"features.word_vectors.exclude_urls\[0\]: not found"):
         word_vectors.check_sources(missing)

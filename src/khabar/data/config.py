@@ -312,8 +312,9 @@ class WordVectorsConfig(_Strict):
         Labeled files drawn from the same corpus: articles whose title opens one of their
         texts are left out, so scored items never shape the vectors.
     exclude_urls : list of str, default []
-        Text files of URLs, one per line (e.g. realnews-dev's reserved_urls.txt): corpus
-        articles (or table rows with a `url` column) at those URLs are left out.
+        Text files of URLs, one per line (e.g. realnews-dev's reserved_urls.txt), or tables
+        with a `url` column (e.g. labels without texts): corpus articles (or table rows with
+        a `url` column) at those URLs are left out.
     vector_size : int in [2, 1000], default 100
         The vectors' dimensions.
     window : int, default 5

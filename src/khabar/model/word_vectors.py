@@ -165,10 +165,21 @@ def vectors_key(settings: WordVectorsConfig, normalize: dict) -> str:
 
 
 def _excluded_urls(settings: WordVectorsConfig) -> set[str]:
+    """URLs from .txt lists (one per line) and from the `url` column of tables (e.g. labels
+    distributed without texts)."""
     urls: set[str] = set()
-    for path in settings.exclude_urls:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-        urls.update(line.strip() for line in lines if line.strip())
+    for k, path in enumerate(settings.exclude_urls):
+        if Path(path).suffix.lower() == ".txt":
+            lines = Path(path).read_text(encoding="utf-8").splitlines()
+            urls.update(line.strip() for line in lines if line.strip())
+            continue
+        frame = read_table(path)
+        if "url" not in frame:
+            raise KhabarError(
+                f"features.word_vectors.exclude_urls[{k}]: {path} has no url column "
+                f"(columns are {list(map(str, frame.columns))})"
+            )
+        urls.update(str(url).strip() for url in frame["url"].dropna())
     return urls
 
 
