@@ -32,6 +32,8 @@ from khabar.model.stories import (
 )
 
 POOL = Path("../shared/data/saudinewsnet")
+# Reserved for evaluation: never read or judged, so no sampled pair touches them.
+RESERVED = Path("../shared/data/realnews-dev/reserved_urls.txt")
 PAGE = Path("docs/results/stories.md")
 
 
@@ -46,15 +48,19 @@ BANDS = [(0.40, 0.45), (0.45, 0.50), (0.50, 0.55), (0.55, 0.60), (0.30, 0.35), (
 
 def _near_threshold(items: list[dict], texts: list[str], sample: int) -> list[str]:
     """A seeded sample of pairs per cosine band around the threshold, named by URL only,
-    for reading whether each pair tells one event (docs/results/story_threshold.md)."""
+    for reading whether each pair tells one event (docs/results/story_threshold.md). Pairs
+    with a reserved article are never sampled; the band's count is of all its pairs."""
     pairs = near_duplicate_pairs(texts, min(low for low, _ in BANDS))
     vectors = story_vectors(texts)
     cosine = np.asarray(vectors[pairs[:, 0]].multiply(vectors[pairs[:, 1]]).sum(axis=1)).ravel()
+    reserved = {line.strip() for line in RESERVED.read_text(encoding="utf-8").splitlines()}
+    free = np.array([items[i]["url"] not in reserved for i in range(len(items))])
     rng = np.random.default_rng(0)
     rows = []
     for low, high in BANDS:
         inside = np.flatnonzero((cosine > low) & (cosine <= high))
-        for k in rng.choice(inside, min(sample, len(inside)), replace=False):
+        sampled = inside[free[pairs[inside, 0]] & free[pairs[inside, 1]]]
+        for k in rng.choice(sampled, min(sample, len(sampled)), replace=False):
             i, j = pairs[k]
             rows.append(
                 (low, f"| {low:.2f}–{high:.2f} | {len(inside)} | {cosine[k]:.3f} | "
