@@ -82,7 +82,13 @@ def test_the_server_predicts_once_before_its_port_opens(case, tmp_path, monkeypa
         seen.append(list(frame.columns))
         return serve.json_records(serve.predict_frame(model, frame, serve.REQUEST_NAME))
 
+    class Server(serve._ModelServer):
+        def __init__(self, *args, **kwargs):
+            seen.append("bound")
+            super().__init__(*args, **kwargs)
+
     monkeypatch.setattr(serve, "predictions", spy)
+    monkeypatch.setattr(serve, "_ModelServer", Server)
     server = make_server(str(tmp_path / "model"), "127.0.0.1", 0)
     server.server_close()
-    assert seen == [["text", "target"] if case == "target_aware" else ["text"]]
+    assert seen == [["text", "target"] if case == "target_aware" else ["text"], "bound"]

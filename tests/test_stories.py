@@ -193,3 +193,50 @@ def test_group_column_split_and_its_missing_column(tmp_path, monkeypatch):
     config["evaluation"] = {"groups": "day"}
     with pytest.raises(KhabarError, match="day"):
         load_training_data(ExperimentConfig.model_validate(config))
+
+
+def test_grouped_split_shares_follow_test_size():
+    from khabar.data.dataset import group_split
+
+    groups = [i // 2 for i in range(400)]
+    strata = ["ab"[g % 2] for g in groups]
+    for test_size, low, high in [(0.2, 0.17, 0.23), (0.3, 0.30, 0.37), (0.4, 0.30, 0.37),
+                                 (0.5, 0.45, 0.55), (0.7, 0.63, 0.70)]:  # fmt: skip
+        train, test = group_split(strata, groups, test_size, 0)
+        assert low <= len(test) / 400 <= high, test_size
+        assert not {groups[i] for i in train} & {groups[i] for i in test}
+
+
+def test_a_label_told_in_one_story_stays_in_training():
+    from khabar.data.dataset import split_train_test
+
+    texts = [f"row {i}" for i in range(40)]
+    labels = ["ab"[i % 2] for i in range(38)] + ["rare", "rare"]
+    groups = list(range(38)) + [99, 99]  # both rare rows tell one story
+    for seed in range(20):
+        data = LabeledData("mem", pd.DataFrame({"text": texts}), texts, labels)
+        train, test = split_train_test(data, 0.25, seed, groups)
+        assert "rare" in train.labels and "rare" not in test.labels
+        if any("moved to training" in note for note in data.notes):
+            break
+    else:
+        raise AssertionError("no seed put the rare story in the test part to begin with")
+
+
+def test_a_sweep_reloads_when_evaluation_groups_change(tmp_path, monkeypatch):
+    from khabar.data.config import ExperimentConfig
+    from khabar.runs.train import load_training_data, reuse_loaded_data
+
+    texts, labels = _story_corpus(stories=16, copies=3)
+    _write_jsonl(tmp_path / "train.jsonl", texts, labels)
+    monkeypatch.chdir(tmp_path)
+    config = {
+        "name": "t", "experiment": "t", "task": "single_label",
+        "data": {"train": "train.jsonl", "test_size": 0.25}, "evaluation": {"cv_folds": 3},
+    }  # fmt: skip
+    with reuse_loaded_data():
+        plain = load_training_data(ExperimentConfig.model_validate(config))
+        config["evaluation"]["groups"] = "story"
+        grouped = load_training_data(ExperimentConfig.model_validate(config))
+    assert plain.train.near_duplicate_test_rows > 0
+    assert grouped.train.near_duplicate_test_rows == 0

@@ -785,6 +785,7 @@ def split_train_test(
     try:
         if groups is not None:
             train_pos, test_pos = group_split(stratify, groups, test_size, seed)
+            train_pos, test_pos = _labels_seen_in_training(data, groups, train_pos, test_pos)
         else:
             train_pos, test_pos = train_test_split(
                 positions, test_size=test_size, random_state=seed, stratify=stratify
@@ -794,12 +795,34 @@ def split_train_test(
     return data.subset(sorted(train_pos)), data.subset(sorted(test_pos))
 
 
+def _labels_seen_in_training(data: LabeledData, groups: list, train_pos, test_pos):
+    """Move back to training every test group holding a label training lacks (a class told
+    in one story only), noted: khabar's own split must leave a trainable model."""
+    def labels_of(positions) -> set:
+        found = set()
+        for i in positions:
+            label = data.labels[i]
+            found.update(label if isinstance(label, list) else [label])
+        return found
+
+    missing = labels_of(test_pos) - labels_of(train_pos)
+    if not missing:
+        return train_pos, test_pos
+    moved = {groups[i] for i in test_pos if labels_of([i]) & missing}
+    back = [i for i in test_pos if groups[i] in moved]
+    data.notes.append(
+        f"test split: {len(back)} rows of {len(moved)} groups moved to training, where labels "
+        f"{sorted(missing)} occur in no other group"
+    )
+    return list(train_pos) + back, [i for i in test_pos if groups[i] not in moved]
+
+
 def group_split(strata: list | None, groups: list, test_size: float, seed: int):
     """Train and test positions with every group on one side.
 
-    Stratified, the test part is one fold of a StratifiedGroupKFold with round(1 /
-    test_size) folds (so its share is near, not exactly, test_size); unstratified, a
-    GroupShuffleSplit.
+    Stratified, the smaller part is one fold of a StratifiedGroupKFold with
+    round(1 / min(test_size, 1 - test_size)) folds (so its share is near, not exactly,
+    test_size); unstratified, a GroupShuffleSplit.
 
     Parameters
     ----------
@@ -820,6 +843,8 @@ def group_split(strata: list | None, groups: list, test_size: float, seed: int):
     if strata is None:
         splitter = GroupShuffleSplit(n_splits=1, test_size=test_size, random_state=seed)
         return next(splitter.split(rows, groups=groups))
-    folds = max(2, round(1 / test_size))
+    smaller = min(test_size, 1 - test_size)
+    folds = max(2, int(1 / smaller + 0.5))
     splitter = StratifiedGroupKFold(folds, shuffle=True, random_state=seed)
-    return next(splitter.split(rows, strata, groups))
+    larger_pos, smaller_pos = next(splitter.split(rows, strata, groups))
+    return (larger_pos, smaller_pos) if test_size <= 0.5 else (smaller_pos, larger_pos)

@@ -59,7 +59,12 @@ from khabar.record.tracking import (
     flatten,
     log_dataset,
 )
-from khabar.runs.cross_validation import OutOfFold, choose_folds, cross_validate
+from khabar.runs.cross_validation import (
+    OutOfFold,
+    choose_folds,
+    cross_validate,
+    extra_outside,
+)
 from khabar.runs.describe import dataset_inputs, experiment_description, run_description
 from khabar.runs.feature_cache import FeatureCache
 from khabar.runs.guard import fit_errors_as_user_errors, load_config, preflight
@@ -215,7 +220,8 @@ def _load_once(config: ExperimentConfig) -> tuple[LabeledData, LabeledData | Non
     key = json.dumps(
         [
             config.data.model_dump(mode="json"),
-            [config.task, config.seed, input_columns(config), grouped and grouped.group_column],
+            [config.task, config.seed, input_columns(config), grouped and grouped.group_column,
+             config.evaluation.groups],
             stats,
         ],
         sort_keys=True,
@@ -391,8 +397,8 @@ def split_groups(
     else:
         found = split_groups_of(config, train) + [f"extra-{i}" for i in range(fit.extra_rows)]
     scored = len(found) - fit.extra_rows
-    left_out = int(np.isin(found[scored:], found[:scored]).sum()) if fit.extra_rows else 0
-    return found, left_out
+    extra = np.arange(scored, len(found))
+    return found, len(extra) - len(extra_outside(extra, found, found[:scored]))
 
 
 def _groups(config: ExperimentConfig, data: LabeledData) -> list | None:
