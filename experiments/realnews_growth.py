@@ -16,6 +16,7 @@ under docs/results/compare/.
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -157,6 +158,8 @@ def compare_ends(task: str, result: dict, work: Path) -> tuple[str, Path]:
     for b, name in ((result["steps"][0], f"{task}-600"), (result["steps"][-1], f"{task}-all")):
         manifest, scored = scored_items(result, b)
         folders.append(write_predictions(work / name, manifest, [scored]))
+    # This script owns its compare pages: replace the last run's (compare never overwrites).
+    shutil.rmtree(RESULTS / "compare" / f"{task}-600-vs-{task}-all", ignore_errors=True)
     outcome = compare(str(folders[0]), str(folders[1]), split="oof", seed=result["config"].seed,
                       reports_dir=RESULTS)  # fmt: skip
     return "\n".join(table_lines(outcome)) + f"\n\n{outcome.verdict}", Path(outcome.report_dir)
