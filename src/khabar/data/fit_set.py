@@ -383,12 +383,13 @@ def split_groups_of(config: ExperimentConfig, data: LabeledData, stories=None) -
     Returns
     -------
     list or None
-        None without evaluation.groups.
+        None without evaluation.groups (a group column is read with the data, and a file
+        without it is refused there).
 
     Raises
     ------
     KhabarError
-        The group column is missing.
+        "story" without a story detection.
     """
     groups = config.evaluation.groups
     if groups is None:
@@ -397,8 +398,6 @@ def split_groups_of(config: ExperimentConfig, data: LabeledData, stories=None) -
         if stories is None:
             raise KhabarError("evaluation.groups: story needs the story detection (khabar train)")
         return list(stories(data.texts))
-    if groups not in data.frame.columns:
-        raise KhabarError(f"{data.path}: evaluation.groups: no column {groups!r} in the data")
     return data.frame[groups].tolist()
 
 
